@@ -1,0 +1,165 @@
+"""Configuration dataclasses, one per NeMo RL section.
+
+Field names follow NeMo RL's YAML (`grpo.num_prompts_per_step`,
+`checkpointing.save_period`, ...) so a user can read one recipe and know the
+other. Keys the built-in trainer adds are marked "(built-in)".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RewardShapingConfig:
+    # (built-in) Partial credit for well-formed calls and the right tool names,
+    # so a tiny model gets a learning signal before it ever solves a task.
+    # validation/accuracy always stays the binary outcome reward.
+    enabled: bool = False
+    format_credit: float = 0.1
+    tool_name_credit: float = 0.3
+    # DAPO's soft overlong punishment, as in NeMo RL's grpo.reward_shaping:
+    # completions longer than max_response_length - overlong_buffer_length
+    # lose up to overlong_buffer_penalty, linearly. 0 disables it.
+    overlong_buffer_length: int = 0
+    overlong_buffer_penalty: float = 1.0
+    max_response_length: int | None = None
+
+
+@dataclass
+class GrpoConfig:
+    num_prompts_per_step: int = 2
+    num_generations_per_prompt: int = 4
+    max_num_epochs: int = 1
+    max_num_steps: int = 12
+    # (built-in) Stop after this global step (saving a checkpoint there) and exit 0;
+    # the pipeline uses it to run training in durable segments.
+    stop_after_step: int | None = None
+    normalize_rewards: bool = True
+    val_period: int = 6
+    val_at_start: bool = True
+    val_at_end: bool = True
+    max_val_samples: int | None = None
+    seed: int = 42
+    reward_shaping: RewardShapingConfig = field(default_factory=RewardShapingConfig)
+
+
+@dataclass
+class LossFnConfig:
+    reference_policy_kl_penalty: float = 0.0
+    ratio_clip_min: float = 0.2
+    ratio_clip_max: float = 0.2
+    token_level_loss: bool = True
+
+
+@dataclass
+class CheckpointingConfig:
+    enabled: bool = True
+    checkpoint_dir: str = "results/grpo"
+    metric_name: str = "val:accuracy"
+    higher_is_better: bool = True
+    keep_top_k: int = 3
+    save_period: int = 6
+    save_optimizer: bool = True
+
+
+@dataclass
+class TokenizerConfig:
+    name: str | None = None
+
+
+@dataclass
+class OptimizerConfig:
+    lr: float = 5.0e-6
+    weight_decay: float = 0.01
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_eps: float = 1.0e-8
+
+
+@dataclass
+class SchedulerConfig:
+    name: str = "constant"
+    warmup_steps: int = 0
+
+
+@dataclass
+class GenerationConfig:
+    # Token budget of one whole rollout after the prompt: every assistant turn
+    # plus the tool results spliced in between (TRL's max_completion_length).
+    max_new_tokens: int = 256
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int | None = None
+    # 0 means greedy decoding for validation (stable numbers on tiny models).
+    val_temperature: float = 0.0
+
+
+@dataclass
+class PolicyConfig:
+    model_name: str = ""
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    train_micro_batch_size: int = 4
+    max_total_sequence_length: int = 2048
+    precision: str = "auto"  # auto | float32 | bfloat16
+    max_grad_norm: float = 1.0
+    # (built-in) Train only the top N transformer layers (None = all). Lets a
+    # 2-core CPU afford real GRPO updates of a 135M model.
+    trainable_layers: int | None = None
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+
+
+@dataclass
+class DataSplitConfig:
+    data_path: str = ""
+
+
+@dataclass
+class DataConfig:
+    train: DataSplitConfig = field(default_factory=DataSplitConfig)
+    validation: DataSplitConfig = field(default_factory=DataSplitConfig)
+    shuffle: bool = True
+    # (built-in) Keep only these task categories (None = all).
+    categories: list[str] | None = None
+
+
+@dataclass
+class WorkplaceEnvConfig:
+    max_tool_steps: int = 6
+    # "domain": each task sees its domain's tools plus the company directory;
+    # "all": every task sees all 27 tools, as in NeMo Gym.
+    tools: str = "all"
+
+
+@dataclass
+class EnvConfig:
+    workplace_assistant: WorkplaceEnvConfig = field(default_factory=WorkplaceEnvConfig)
+
+
+@dataclass
+class LoggerConfig:
+    log_dir: str = "logs/grpo"
+    tensorboard_enabled: bool = True
+    num_val_transcripts: int = 3
+
+
+@dataclass
+class ClusterConfig:
+    gpus_per_node: int = 0
+    num_nodes: int = 1
+    # (built-in) Ray Train workers; None = one per GPU, or one on a CPU node.
+    num_workers: int | None = None
+
+
+@dataclass
+class TrainerConfig:
+    grpo: GrpoConfig = field(default_factory=GrpoConfig)
+    loss_fn: LossFnConfig = field(default_factory=LossFnConfig)
+    checkpointing: CheckpointingConfig = field(default_factory=CheckpointingConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)

@@ -1,0 +1,1 @@
+"""Model preparation and the prompt/tool-call format the built-in trainer uses."""

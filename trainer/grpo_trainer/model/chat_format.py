@@ -1,0 +1,102 @@
+"""The one documented prompt and tool-call format of the built-in trainer.
+
+SmolLM2's own chat template is plain ChatML and silently drops `tools`, so we
+install this template on every tokenizer we train or evaluate with. It keeps
+ChatML's special tokens (so no new embeddings are needed) and renders:
+
+* the tool list compactly inside the system turn, one line per tool
+  (`- name(arg: type, opt?: type): description`), because full JSON schemas
+  cost ~100 tokens per tool, which a 2-core CPU cannot afford per rollout;
+* an assistant tool call as `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`
+  (the Hermes/Qwen convention, which TRL and transformers can parse);
+* a tool result as a user turn wrapped in `<tool_response>...</tool_response>`.
+
+The template is prefix-preserving (each message renders independently), which
+TRL's multi-turn loop requires to splice tool results into a rollout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+TOOL_CALL_OPEN = "<tool_call>"
+TOOL_CALL_CLOSE = "</tool_call>"
+
+# Jinja, rendered by transformers' apply_chat_template.
+CHAT_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{%- if message['role'] == 'system' %}"
+    "{{- '<|im_start|>system\\n' + message['content'] }}"
+    "{%- if tools %}"
+    "{{- '\\n\\nYou can use these tools. To call one, answer with exactly one line '"
+    "+ '<tool_call>{\"name\": \"<tool name>\", \"arguments\": {<arguments as JSON>}}</tool_call> '"
+    "+ 'and wait for its result. When the request is done, answer briefly without a tool call.\\nTools:' }}"
+    "{%- for tool in tools %}"
+    "{%- set fn = tool['function'] if tool['function'] is defined else tool %}"
+    "{%- set req = fn['parameters']['required'] if fn['parameters']['required'] is defined else [] %}"
+    "{{- '\\n- ' + fn['name'] + '(' }}"
+    "{%- for pname, spec in fn['parameters']['properties'].items() %}"
+    "{{- pname + ('' if pname in req else '?') + ': ' + (spec['type'] if spec['type'] is string else spec['type'][0]) }}"
+    "{%- if not loop.last %}{{- ', ' }}{%- endif %}"
+    "{%- endfor %}"
+    "{{- '): ' + fn['description'] }}"
+    "{%- endfor %}"
+    "{%- endif %}"
+    "{{- '<|im_end|>\\n' }}"
+    "{%- elif message['role'] == 'assistant' %}"
+    "{{- '<|im_start|>assistant\\n' }}"
+    "{%- if message['content'] %}{{- message['content'] }}{%- endif %}"
+    "{%- if message['tool_calls'] is defined and message['tool_calls'] %}"
+    "{%- for call in message['tool_calls'] %}"
+    "{%- set fn = call['function'] if call['function'] is defined else call %}"
+    "{%- if loop.first and message['content'] %}{{- '\\n' }}{%- endif %}"
+    "{{- '<tool_call>{\"name\": \"' + fn['name'] + '\", \"arguments\": ' }}"
+    "{%- if fn['arguments'] is string %}{{- fn['arguments'] }}{%- else %}{{- fn['arguments'] | tojson }}{%- endif %}"
+    "{{- '}</tool_call>' }}"
+    "{%- endfor %}"
+    "{%- endif %}"
+    "{{- '<|im_end|>\\n' }}"
+    "{%- elif message['role'] == 'tool' %}"
+    "{{- '<|im_start|>user\\n<tool_response>\\n' + message['content'] + '\\n</tool_response><|im_end|>\\n' }}"
+    "{%- else %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+
+
+def install_chat_format(tokenizer: Any) -> Any:
+    """Put our template and tool-call parser on a tokenizer (in place) and return it.
+
+    The parser is TRL's spec for the `<tool_call>` JSON convention; we reuse it
+    rather than write another regex so TRL's rollout loop and our evaluator
+    read tool calls identically.
+    """
+    from trl.chat_template_utils import _SUPPORTS_RESPONSE_TEMPLATE, qwen3_schema, qwen3_template
+
+    tokenizer.chat_template = CHAT_TEMPLATE
+    if _SUPPORTS_RESPONSE_TEMPLATE:
+        tokenizer.response_template = qwen3_template
+    else:  # pragma: no cover - older transformers only
+        tokenizer.response_schema = qwen3_schema
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def parse_assistant_text(tokenizer: Any, text: str) -> dict[str, Any]:
+    """Parse one generated assistant turn into `{content, tool_calls}`.
+
+    Malformed tool-call JSON is not an exception for the caller: a policy that
+    writes broken JSON simply made no valid call, which the reward reflects.
+    """
+    try:
+        parsed = tokenizer.parse_response(text)
+    except Exception:  # noqa: BLE001 - any parser failure means "no valid call"
+        return {"role": "assistant", "content": text, "tool_calls": []}
+    calls = parsed.get("tool_calls") or []
+    valid = [c for c in calls if isinstance(c, dict) and isinstance(c.get("function"), dict)
+             and isinstance(c["function"].get("name"), str)]
+    return {"role": "assistant", "content": parsed.get("content") or "", "tool_calls": valid}

@@ -1,0 +1,1 @@
+"""Rollouts: the workplace environment as TRL sees it, and our evaluator."""

@@ -1,0 +1,115 @@
+"""Batched multi-turn episodes for validation and offline evaluation.
+
+Training rollouts are TRL's own tool loop; this is the evaluation twin, built
+on the same chat template, the same tool-call parser and the same
+environment class, so validation numbers measure what training optimises.
+Each turn generates for every still-active task at once (left padding), runs
+the parsed tool calls, and stops a task when it answers without a call or
+reaches `max_tool_steps` calls.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..model.chat_format import parse_assistant_text
+from .tool_env import env_class, tool_schemas_for, tool_set_for
+
+
+@dataclass
+class Episode:
+    task_id: Any
+    category: str
+    messages: list[dict[str, Any]]
+    reward: float = 0.0
+    tool_calls: int = 0
+    generated_tokens: int = 0
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int,
+              temperature: float) -> tuple[list[str], int]:
+    import torch
+
+    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+    with torch.no_grad():
+        out = model.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                             eos_token_id=tokenizer.eos_token_id, use_cache=True, top_p=None, top_k=None, **sampling)
+    new = out[:, batch["input_ids"].shape[1]:]
+    texts, count = [], 0
+    for row in new:
+        ids = row.tolist()
+        if tokenizer.eos_token_id in ids:
+            ids = ids[: ids.index(tokenizer.eos_token_id) + 1]
+        ids = [i for i in ids if i != tokenizer.pad_token_id or i == tokenizer.eos_token_id]
+        count += len(ids)
+        texts.append(tokenizer.decode(ids, skip_special_tokens=False))
+    return texts, count
+
+
+def run_episodes(model: Any, tokenizer: Any, tasks: list[Any], *, tool_mode: str, max_tool_steps: int,
+                 max_new_tokens: int, temperature: float, batch_size: int = 8) -> list[Episode]:
+    episodes: list[Episode] = []
+    for start in range(0, len(tasks), batch_size):
+        chunk = tasks[start:start + batch_size]
+        envs, tools, states = [], [], []
+        for task in chunk:
+            tool_set = tool_set_for(task.category, tool_mode)
+            env = env_class(tool_set)()
+            env.reset(ground_truth=json.dumps(task.ground_truth))
+            envs.append(env)
+            tools.append(tool_schemas_for(tool_set))
+            states.append(Episode(task.id, task.category, [dict(m) for m in task.messages]))
+        active = list(range(len(chunk)))
+        while active:
+            prompts = [tokenizer.apply_chat_template(states[i].messages, tools=tools[i], tokenize=False,
+                                                     add_generation_prompt=True) for i in active]
+            texts, count = _generate(model, tokenizer, prompts, max_new_tokens, temperature)
+            still = []
+            for i, text in zip(active, texts):
+                ep = states[i]
+                ep.generated_tokens += count // max(len(active), 1)
+                turn = parse_assistant_text(tokenizer, text.replace(tokenizer.eos_token, ""))
+                ep.messages.append(turn)
+                ep.transcript.append({"role": "assistant", "text": text})
+                calls = turn["tool_calls"]
+                if not calls or ep.tool_calls >= max_tool_steps:
+                    continue
+                for call in calls[: max_tool_steps - ep.tool_calls]:
+                    fn = call["function"]
+                    args = fn.get("arguments") or {}
+                    if isinstance(args, str):
+                        result = envs[i]._session.call(fn["name"], args)
+                    else:
+                        method = getattr(envs[i], fn["name"], None)
+                        result = (method(**args) if method and isinstance(args, dict)
+                                  else envs[i]._session.call(fn["name"], args))
+                    ep.tool_calls += 1
+                    ep.messages.append({"role": "tool", "name": fn["name"], "content": result})
+                    ep.transcript.append({"role": "tool", "name": fn["name"], "arguments": args, "result": result})
+                if ep.tool_calls < max_tool_steps:
+                    still.append(i)
+            active = still
+        for env, ep in zip(envs, states):
+            ep.reward = env.outcome()
+        episodes.extend(states)
+    return episodes
+
+
+def summarise(episodes: list[Episode], num_transcripts: int = 3) -> dict[str, Any]:
+    per_category: dict[str, list[float]] = {}
+    for ep in episodes:
+        per_category.setdefault(ep.category, []).append(ep.reward)
+    n = len(episodes)
+    return {
+        "accuracy": sum(ep.reward for ep in episodes) / n if n else 0.0,
+        "num_tasks": n,
+        "per_category": {k: sum(v) / len(v) for k, v in sorted(per_category.items())},
+        "avg_tool_calls": sum(ep.tool_calls for ep in episodes) / n if n else 0.0,
+        "avg_generated_tokens": sum(ep.generated_tokens for ep in episodes) / n if n else 0.0,
+        "transcripts": [{"task_id": ep.task_id, "category": ep.category, "reward": ep.reward,
+                         "turns": ep.transcript} for ep in episodes[:num_transcripts]],
+    }

@@ -1,0 +1,1 @@
+"""GRPO training on TRL: checkpoints, metrics, validation, resume, Ray."""

@@ -1,0 +1,421 @@
+"""GRPO on TRL's `GRPOTrainer` with the workplace environment.
+
+What we add on top of TRL, and why:
+* `_save_checkpoint` writes NeMo RL's layout atomically (checkpoints.py) and
+  applies top-k retention, instead of HF's `checkpoint-N` folders;
+* a callback validates at save steps (so `val:accuracy` lands in the
+  checkpoint it ranks), logs NeMo RL-named metrics, and forces the save and
+  stop at the last step or at `grpo.stop_after_step` (pipeline segments);
+* resume maps our layout back onto transformers' resume via a symlink view.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..config.schema import TrainerConfig
+from ..data.tasks import load_tasks
+from .. import failures
+from ..errors import InvalidDataError, ModelLoadError
+from ..model.chat_format import install_chat_format
+from ..rollout.episodes import run_episodes, summarise
+from ..rollout.tool_env import ALL_TOOLS_KEY, env_class, tool_set_for
+from . import checkpoints as ckpt
+from .identity import check_resume, run_identity
+from .metrics import MetricsLogger, step_line
+
+
+def _device_and_dtype(cfg: TrainerConfig) -> tuple[str, Any]:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    precision = cfg.policy.precision
+    if precision == "auto":
+        precision = "bfloat16" if cuda else "float32"
+    return ("cuda" if cuda else "cpu"), getattr(torch, precision)
+
+
+def load_policy(model_dir: str, dtype: Any, trainable_layers: int | None = None) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    root = Path(model_dir)
+    tokenizer_dir = root / ckpt.TOKENIZER if (root / ckpt.TOKENIZER).is_dir() else root
+    weights_dir = root / ckpt.WEIGHTS if (root / ckpt.WEIGHTS).is_dir() else root
+    try:
+        tokenizer = install_chat_format(AutoTokenizer.from_pretrained(str(tokenizer_dir)))
+        model = AutoModelForCausalLM.from_pretrained(str(weights_dir), dtype=dtype)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load a model from {model_dir}: {exc}") from exc
+    if trainable_layers is not None:
+        freeze_below(model, trainable_layers)
+    return model, tokenizer
+
+
+def freeze_below(model: Any, trainable_layers: int) -> None:
+    """Train only the top `trainable_layers` decoder layers and the final norm."""
+    layers = model.model.layers
+    for param in model.parameters():
+        param.requires_grad_(False)
+    for layer in layers[max(0, len(layers) - trainable_layers):]:
+        for param in layer.parameters():
+            param.requires_grad_(True)
+    for param in model.model.norm.parameters():
+        param.requires_grad_(True)
+
+
+def load_split(path: str, categories: list[str] | None) -> list[Any]:
+    tasks = load_tasks(path)
+    if categories:
+        tasks = [t for t in tasks if t.category in categories]
+    if not tasks:
+        raise InvalidDataError(path, None, f"no tasks left (category filter: {categories})")
+    return tasks
+
+
+def validation_subset(tasks: list[Any], limit: int | None) -> list[Any]:
+    """Evenly spaced tasks, so a small limit still spans every category."""
+    if limit is None or limit >= len(tasks):
+        return tasks
+    stride = len(tasks) / limit
+    return [tasks[int(i * stride)] for i in range(limit)]
+
+
+def _dataset(tasks: list[Any], tool_mode: str) -> Any:
+    from datasets import Dataset
+
+    rows = []
+    for task in tasks:
+        row = {"prompt": task.messages, "ground_truth": json.dumps(task.ground_truth),
+               "category": task.category, "task_id": str(task.id)}
+        if tool_mode == "domain":
+            row["environment"] = tool_set_for(task.category, tool_mode)
+        rows.append(row)
+    return Dataset.from_list(rows)
+
+
+def _shaping_key(cfg: TrainerConfig) -> tuple[tuple[str, float], ...] | None:
+    rs = cfg.grpo.reward_shaping
+    if not rs.enabled:
+        return None
+    return (("format_credit", rs.format_credit), ("tool_name_credit", rs.tool_name_credit))
+
+
+def _attempted_call_reward(credit: float) -> Any:
+    """Shaping only: a little credit for an unparsable attempt at `<tool_call>`."""
+    def attempted_tool_call(completions: list[list[dict[str, Any]]], **_: Any) -> list[float]:
+        rewards = []
+        for messages in completions:
+            text = " ".join(str(m.get("content") or "") for m in messages if m.get("role") == "assistant")
+            rewards.append(credit / 2 if "<tool_call>" in text else 0.0)
+        return rewards
+    return attempted_tool_call
+
+
+def _overlong_penalty(max_len: int, buffer: int, penalty: float) -> Any:
+    """DAPO soft overlong punishment on the whole multi-turn completion."""
+    def overlong_penalty(completion_ids: list[list[int]], **_: Any) -> list[float]:
+        out = []
+        for ids in completion_ids:
+            excess = len(ids) - (max_len - buffer)
+            out.append(0.0 if excess <= 0 else -penalty * min(1.0, excess / buffer))
+        return out
+    return overlong_penalty
+
+
+def total_steps(cfg: TrainerConfig, num_train_tasks: int) -> int:
+    per_epoch = num_train_tasks // cfg.grpo.num_prompts_per_step
+    if per_epoch < 1:
+        raise InvalidDataError(cfg.data.train.data_path, None,
+                               f"{num_train_tasks} tasks are fewer than grpo.num_prompts_per_step")
+    return min(cfg.grpo.max_num_steps, cfg.grpo.max_num_epochs * per_epoch)
+
+
+class RunState:
+    """What the callback and the trainer subclass share about this run."""
+
+    def __init__(self, cfg: TrainerConfig, max_steps: int, identity: dict[str, Any], world_size: int) -> None:
+        self.cfg = cfg
+        self.max_steps = max_steps
+        self.identity = identity
+        self.world_size = world_size
+        self.val_metrics: dict[int, dict[str, Any]] = {}
+        self.task_ids: list[str] = []
+        self.gen_seconds = 0.0
+        self.step_started = time.time()
+        self.val_seconds = 0.0
+        self.last_num_tokens = 0.0
+        self.saved: list[int] = []
+
+
+def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> tuple[Any, RunState, Path | None]:
+    import torch
+    from transformers import PrinterCallback, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    device, dtype = _device_and_dtype(cfg)
+    train_tasks = load_split(cfg.data.train.data_path, cfg.data.categories)
+    val_tasks = validation_subset(load_split(cfg.data.validation.data_path, cfg.data.categories),
+                                  cfg.grpo.max_val_samples)
+    max_steps = total_steps(cfg, len(train_tasks))
+    identity = run_identity(cfg)
+    latest = ckpt.latest_complete(cfg.checkpointing.checkpoint_dir)
+    resume_view: Path | None = None
+    if latest is not None:
+        saved_identity = json.loads((latest.path / ckpt.IDENTITY).read_text())
+        check_resume(saved_identity, identity, latest.path)
+        resume_view = ckpt.hf_resume_view(latest.path, Path(tempfile.mkdtemp(prefix="grpo-resume-")) / "view")
+
+    model, tokenizer = load_policy(cfg.policy.model_name, dtype, cfg.policy.trainable_layers)
+    g, lf, p, gen = cfg.grpo, cfg.loss_fn, cfg.policy, cfg.policy.generation
+    total = g.num_prompts_per_step * g.num_generations_per_prompt
+    per_device = min(p.train_micro_batch_size, max(1, total // world_size))
+    grad_accum = max(1, total // (per_device * world_size))
+    args = GRPOConfig(
+        output_dir=cfg.checkpointing.checkpoint_dir,
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=grad_accum,
+        num_generations=g.num_generations_per_prompt,
+        max_completion_length=gen.max_new_tokens,
+        max_steps=max_steps,
+        learning_rate=p.optimizer.lr,
+        weight_decay=p.optimizer.weight_decay,
+        adam_beta1=p.optimizer.adam_beta1,
+        adam_beta2=p.optimizer.adam_beta2,
+        adam_epsilon=p.optimizer.adam_eps,
+        lr_scheduler_type=p.scheduler.name,
+        warmup_steps=p.scheduler.warmup_steps,
+        max_grad_norm=p.max_grad_norm,
+        beta=lf.reference_policy_kl_penalty,
+        epsilon=lf.ratio_clip_min,
+        epsilon_high=lf.ratio_clip_max,
+        loss_type="dapo" if lf.token_level_loss else "grpo",
+        scale_rewards="group" if g.normalize_rewards else "none",
+        temperature=gen.temperature,
+        top_p=gen.top_p,
+        top_k=gen.top_k,
+        max_tool_calling_iterations=cfg.env.workplace_assistant.max_tool_steps,
+        seed=g.seed,
+        data_seed=g.seed,
+        shuffle_dataset=cfg.data.shuffle,
+        bf16=dtype == torch.bfloat16,
+        use_cpu=device == "cpu",
+        logging_steps=1,
+        report_to=[],
+        save_strategy="steps" if cfg.checkpointing.enabled else "no",
+        save_steps=cfg.checkpointing.save_period,
+        eval_strategy="no",
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        gradient_checkpointing=False,
+    )
+    state = RunState(cfg, max_steps, identity, world_size)
+    metrics = MetricsLogger(cfg.logger.log_dir, cfg.logger.tensorboard_enabled, enabled=rank == 0)
+
+    tool_mode = cfg.env.workplace_assistant.tools
+    shaping = _shaping_key(cfg)
+    if tool_mode == "domain":
+        sets = sorted({tool_set_for(t.category, tool_mode) for t in train_tasks})
+        factory: Any = {name: env_class(name, shaping) for name in sets}
+    else:
+        factory = env_class(ALL_TOOLS_KEY, shaping)
+    rs = g.reward_shaping
+    reward_funcs: list[Any] = [_attempted_call_reward(rs.format_credit)] if shaping else []
+    if rs.enabled and rs.overlong_buffer_length > 0:
+        reward_funcs.append(_overlong_penalty(rs.max_response_length or gen.max_new_tokens,
+                                              rs.overlong_buffer_length, rs.overlong_buffer_penalty))
+
+    def validate(step: int) -> dict[str, Any]:
+        started = time.time()
+        was_training = model.training
+        model.eval()
+        episodes = run_episodes(model, tokenizer, val_tasks, tool_mode=tool_mode,
+                                max_tool_steps=cfg.env.workplace_assistant.max_tool_steps,
+                                max_new_tokens=gen.max_new_tokens, temperature=gen.val_temperature)
+        if was_training:
+            model.train()
+        summary = summarise(episodes, cfg.logger.num_val_transcripts)
+        elapsed = time.time() - started
+        state.val_seconds += elapsed
+        record = {"validation/accuracy": summary["accuracy"],
+                  "validation/avg_length": summary["avg_generated_tokens"],
+                  "validation/avg_tool_calls": summary["avg_tool_calls"],
+                  "validation/num_samples": summary["num_tasks"],
+                  "timing/validation/total_validation_time": elapsed,
+                  **{f"validation/accuracy/{k.removeprefix('workplace_assistant_')}": v
+                     for k, v in summary["per_category"].items()}}
+        state.val_metrics[step] = record
+        metrics.log("validation", step, record)
+        if rank == 0:
+            (Path(cfg.logger.log_dir) / f"val_data_step{step}.json").write_text(json.dumps(summary, indent=2))
+            print(f"validation step {step} | accuracy {summary['accuracy']:.4f} | "
+                  f"samples {summary['num_tasks']} | {elapsed:.1f}s", flush=True)
+        return record
+
+    class GrpoCallback(TrainerCallback):
+        def on_train_begin(self, args: Any, st: Any, control: Any, **_: Any) -> None:
+            if st.global_step == 0 and g.val_at_start and val_tasks:
+                validate(0)
+            state.step_started = time.time()
+            state.gen_seconds = state.val_seconds = 0.0
+
+        def on_step_begin(self, args: Any, st: Any, control: Any, **_: Any) -> None:
+            state.step_started = time.time()
+            state.gen_seconds = state.val_seconds = 0.0
+            state.task_ids = []
+
+        def on_step_end(self, args: Any, st: Any, control: Any, **_: Any) -> None:
+            step = st.global_step
+            failures.PROGRESS["step"] = step
+            last = step >= state.max_steps
+            stop_here = g.stop_after_step is not None and step >= g.stop_after_step
+            periodic_val = g.val_period > 0 and step % g.val_period == 0
+            if periodic_val or (last and g.val_at_end):
+                validate(step)
+            if cfg.checkpointing.enabled and (last or stop_here):
+                control.should_save = True
+            if stop_here:
+                control.should_training_stop = True
+
+        def on_log(self, args: Any, st: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any) -> None:
+            if not logs or "loss" not in logs:
+                return
+            step = st.global_step
+            elapsed = time.time() - state.step_started - state.val_seconds
+            num_tokens = float(logs.get("num_tokens") or 0.0)
+            trained = num_tokens - state.last_num_tokens
+            state.last_num_tokens = num_tokens
+            gen_len = logs.get("completions/mean_length")
+            generated = gen_len * total if isinstance(gen_len, (int, float)) else None
+            record = {
+                "train/reward": logs.get("reward"),
+                "train/reward_std": logs.get("reward_std"),
+                "train/loss": logs.get("loss"),
+                "train/grad_norm": logs.get("grad_norm"),
+                "train/lr": logs.get("learning_rate"),
+                "train/kl": logs.get("kl"),
+                "train/mean_gen_tokens_per_sample": gen_len,
+                "train/frac_reward_zero_std": logs.get("frac_reward_zero_std"),
+                "train/tool_call_frequency": logs.get("tools/call_frequency"),
+                "train/tool_failure_frequency": logs.get("tools/failure_frequency"),
+                "train/generated_tokens": generated,
+                "train/trained_tokens": trained,
+                "train/task_ids": list(state.task_ids),
+                "timing/train/total_step_time": elapsed,
+                "timing/train/generation": state.gen_seconds,
+                "timing/train/policy_training": max(0.0, elapsed - state.gen_seconds),
+                "performance/generation_tokens_per_sec": (generated / state.gen_seconds
+                                                          if generated and state.gen_seconds else None),
+                "performance/training_tokens_per_sec": (trained / max(1e-9, elapsed - state.gen_seconds)
+                                                        if trained else None),
+                "performance/tokens_per_sec": trained / elapsed if trained and elapsed else None,
+            }
+            for key, value in logs.items():
+                if key.startswith("rewards/"):
+                    record[f"train/{key}"] = value
+            record = {k: v for k, v in record.items() if v is not None and not (isinstance(v, float) and math.isnan(v))}
+            metrics.log("train", step, record)
+            if rank == 0:
+                print(step_line(step, state.max_steps, record), flush=True)
+
+        def on_train_end(self, args: Any, st: Any, control: Any, **_: Any) -> None:
+            metrics.close()
+
+    class WorkplaceGRPOTrainer(GRPOTrainer):
+        def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+            started = time.time()
+            state.task_ids.extend(str(x["task_id"]) for x in inputs)
+            try:
+                return super()._generate_and_score_completions(inputs)
+            finally:
+                state.gen_seconds += time.time() - started
+
+        def _save_checkpoint(self, model: Any, trial: Any) -> None:
+            save_checkpoint(self, state, tokenizer)
+
+    trainer = WorkplaceGRPOTrainer(
+        model=model,
+        reward_funcs=reward_funcs or None,
+        args=args,
+        train_dataset=_dataset(train_tasks, tool_mode),
+        processing_class=tokenizer,
+        environment_factory=factory,
+        callbacks=[GrpoCallback()],
+    )
+    # Our callback prints one readable line per step; HF's printer would dump
+    # every raw log dict on top of it.
+    trainer.remove_callback(PrinterCallback)
+    return trainer, state, resume_view
+
+
+def save_checkpoint(trainer: Any, state: RunState, tokenizer: Any) -> None:
+    cfg = state.cfg
+    step = trainer.state.global_step
+    is_main = trainer.args.should_save
+    tmp = ckpt.begin_save(cfg.checkpointing.checkpoint_dir, step) if is_main else None
+    if is_main:
+        print(f"Saving checkpoint for step {step}...", flush=True)
+        assert tmp is not None
+        trainer.save_model(str(tmp / ckpt.WEIGHTS), _internal_call=True)
+        tokenizer.save_pretrained(str(tmp / ckpt.TOKENIZER))
+        # save_model also drops tokenizer files next to the weights; keep
+        # weights/ to weights only, as NeMo RL's layout has them apart.
+        for extra in (tmp / ckpt.WEIGHTS).iterdir():
+            if extra.name.startswith(("tokenizer", "chat_template", "special_tokens")):
+                extra.unlink()
+    if cfg.checkpointing.save_optimizer:
+        opt_dir = (tmp / ckpt.OPTIMIZER) if tmp else Path(tempfile.mkdtemp())
+        opt_dir.mkdir(parents=True, exist_ok=True)
+        trainer._save_optimizer_and_scheduler(str(opt_dir))
+        trainer._save_rng_state(str(opt_dir))
+    if not is_main:
+        return
+    assert tmp is not None
+    trainer.state.save_to_json(str(tmp / "trainer_state.json"))
+    steps_per_epoch = max(1, state.max_steps // max(1, cfg.grpo.max_num_epochs))
+    info: dict[str, Any] = {
+        "total_steps": step,
+        "current_step": step % steps_per_epoch if step % steps_per_epoch else steps_per_epoch,
+        "current_epoch": (step - 1) // steps_per_epoch if step else 0,
+        "consumed_samples": step * cfg.grpo.num_prompts_per_step,
+        "max_steps": state.max_steps,
+        "saved_at": time.time(),
+    }
+    val = state.val_metrics.get(step)
+    if val is not None:
+        info["val:accuracy"] = val["validation/accuracy"]
+        info["val_reward"] = val["validation/accuracy"]
+    ckpt.write_json(tmp / ckpt.TRAINING_INFO, info)
+    ckpt.write_json(tmp / ckpt.IDENTITY, state.identity)
+    (tmp / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
+    final = ckpt.finish_save(tmp)
+    state.saved.append(step)
+    deleted = ckpt.apply_retention(cfg.checkpointing.checkpoint_dir, cfg.checkpointing.metric_name,
+                                   cfg.checkpointing.higher_is_better, cfg.checkpointing.keep_top_k)
+    for old in deleted:
+        print(f"Removing checkpoint step_{old} (outside top-{cfg.checkpointing.keep_top_k} "
+              f"by {cfg.checkpointing.metric_name})", flush=True)
+    print(f"Saved checkpoint {final}", flush=True)
+
+
+def train(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> dict[str, Any]:
+    random.seed(cfg.grpo.seed)
+    trainer, state, resume_view = build_trainer(cfg, rank=rank, world_size=world_size)
+    if resume_view is not None and rank == 0:
+        print(f"Resuming from {ckpt.latest_complete(cfg.checkpointing.checkpoint_dir).path}", flush=True)
+    if resume_view is not None:
+        done = json.loads((resume_view / "trainer_state.json").read_text()).get("global_step", 0)
+        if done >= state.max_steps or (cfg.grpo.stop_after_step is not None and done >= cfg.grpo.stop_after_step):
+            print(f"Nothing to do: checkpoint at step {done} already reaches the requested step", flush=True)
+            return {"global_step": done, "saved": []}
+    trainer.train(resume_from_checkpoint=str(resume_view) if resume_view else None)
+    return {"global_step": trainer.state.global_step, "saved": state.saved}

@@ -1,0 +1,103 @@
+"""Run training on an existing Ray cluster through Ray Train.
+
+The pipeline starts a Ray head and hands us `RAY_ADDRESS`; we place one
+training worker per GPU (or one on a CPU-only cluster) with a TorchTrainer.
+Rank 0 writes checkpoints and metrics; the others only train.
+
+A dead cluster must fail fast as `RayFailure`: we probe the GCS port before
+`ray.init` (which would otherwise retry for a minute) and shorten Ray's own
+reconnect window, so a head that dies mid-run ends the driver quickly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from ..config.loader import _build
+from ..config.schema import TrainerConfig
+from ..errors import RayFailureError, TrainerError
+from ..failures import classify
+
+GCS_PROBE_TIMEOUT_S = 5.0
+
+
+def probe_gcs(address: str) -> None:
+    if address in ("auto", "local") or address.startswith("ray://"):
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=GCS_PROBE_TIMEOUT_S):
+            pass
+    except (OSError, ValueError) as exc:
+        raise RayFailureError(f"Ray cluster at RAY_ADDRESS={address} is unreachable: {exc}") from exc
+
+
+def _worker_loop(config: dict[str, Any]) -> None:
+    import ray.train
+    import torch
+
+    from .grpo import train
+
+    cfg = _build(TrainerConfig, config["cfg"], "")
+    ctx = ray.train.get_context()
+    torch.set_num_threads(max(1, int(config["cpus_per_worker"])))
+    train(cfg, rank=ctx.get_world_rank(), world_size=ctx.get_world_size())
+
+
+def _worker_exception(exc: BaseException) -> BaseException | None:
+    failures = getattr(exc, "worker_failures", None)
+    if isinstance(failures, dict) and failures:
+        return next(iter(failures.values()))
+    return None
+
+
+def train_on_ray(cfg: TrainerConfig) -> dict[str, Any]:
+    address = os.environ["RAY_ADDRESS"]
+    os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", "15")
+    probe_gcs(address)
+    import ray
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    try:
+        ray.init(address=address, log_to_driver=True, logging_level="WARNING")
+    except Exception as exc:  # noqa: BLE001
+        raise RayFailureError(f"cannot join the Ray cluster at {address}: {exc}") from exc
+    try:
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0))
+        cpus = int(resources.get("CPU", 1))
+        workers = cfg.cluster.num_workers or (gpus if gpus else 1)
+        if gpus and workers > gpus:
+            raise RayFailureError(f"cluster.num_workers={workers} but the Ray cluster has only {gpus} GPUs")
+        cpus_per_worker = max(1, (cpus - 0) // workers)
+        storage = Path(cfg.logger.log_dir).resolve() / "ray_train"
+        trainer = TorchTrainer(
+            _worker_loop,
+            train_loop_config={"cfg": dataclasses.asdict(cfg), "cpus_per_worker": cpus_per_worker},
+            scaling_config=ScalingConfig(num_workers=workers, use_gpu=gpus > 0,
+                                         resources_per_worker={"CPU": cpus_per_worker}),
+            run_config=RunConfig(name="grpo", storage_path=str(storage), failure_config=FailureConfig(max_failures=0)),
+        )
+        print(f"Ray Train: {workers} worker(s), {cpus_per_worker} CPU(s) each, {gpus} GPU(s) in cluster", flush=True)
+        try:
+            trainer.fit()
+        except Exception as exc:  # noqa: BLE001
+            inner = _worker_exception(exc)
+            if inner is not None and classify(inner) != "Unknown":
+                if isinstance(inner, TrainerError):
+                    raise inner from exc
+                raise
+            if classify(exc) in ("OutOfMemory", "InvalidConfig", "InvalidData", "ModelLoad", "RateLimited"):
+                raise
+            raise RayFailureError(f"Ray training failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        ray.shutdown()
+    from . import checkpoints as ckpt
+
+    latest = ckpt.latest_complete(cfg.checkpointing.checkpoint_dir)
+    return {"global_step": latest.step if latest else 0, "workers": workers}
