@@ -48,7 +48,7 @@ def classify(exc: BaseException) -> str:
     for e in chain:
         if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
             return "OutOfMemory"
-        if any(t in str(e) for t in OOM_TEXTS[:4]):
+        if any(t in str(e) for t in OOM_TEXTS):
             return "OutOfMemory"
     for e in chain:
         response = getattr(e, "response", None)
@@ -65,11 +65,28 @@ def classify(exc: BaseException) -> str:
     return "Unknown"
 
 
+def last_logged_step(log_dir: str | Path) -> int | None:
+    """The newest training step in metrics.jsonl (the driver of a Ray run
+    never sees the worker's step counter directly)."""
+    path = Path(log_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    step = None
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by the crash
+        if record.get("kind") == "train":
+            step = record.get("step")
+    return step
+
+
 def write_failure(log_dir: str | Path, exc: BaseException) -> dict[str, Any]:
     report = {
         "type": classify(exc),
         "message": f"{type(exc).__name__}: {exc}"[:4000],
-        "step": PROGRESS["step"],
+        "step": PROGRESS["step"] if PROGRESS["step"] is not None else last_logged_step(log_dir),
         "time": time.time(),
         "traceback": "".join(traceback.format_exception(exc))[-8000:],
     }

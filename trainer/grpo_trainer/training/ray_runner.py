@@ -64,7 +64,16 @@ def train_on_ray(cfg: TrainerConfig) -> dict[str, Any]:
     from ray.train.torch import TorchTrainer
 
     try:
-        ray.init(address=address, log_to_driver=True, logging_level="WARNING")
+        # Workers import grpo_trainer from the same checkout (a shared file
+        # system on multi-node clusters, as NeMo RL's ray.sub also assumes).
+        package_root = str(Path(__file__).resolve().parents[2])
+        pythonpath = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
+        env_vars = {"PYTHONPATH": pythonpath}
+        for key in ("HF_HUB_OFFLINE", "HF_HOME", "HF_TOKEN", "TRANSFORMERS_OFFLINE"):
+            if key in os.environ:
+                env_vars[key] = os.environ[key]
+        ray.init(address=address, log_to_driver=True, logging_level="WARNING",
+                 runtime_env={"env_vars": env_vars})
     except Exception as exc:  # noqa: BLE001
         raise RayFailureError(f"cannot join the Ray cluster at {address}: {exc}") from exc
     try:

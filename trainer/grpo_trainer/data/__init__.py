@@ -1,0 +1,1 @@
+"""Task data: the WorkBench -> NeMo Gym converter and the JSONL task loader."""

@@ -1,0 +1,147 @@
+"""End-to-end training with the tiny random model: layout, metrics, resume, refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import CPU_CONFIG, metrics, run_trainer, tiny_overrides, trainer_command, trainer_env, TRAINER_ROOT
+
+
+def _train(model: Path, files: tuple[Path, Path], run_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return run_trainer("train", "--config", str(CPU_CONFIG), *tiny_overrides(model, *files, run_dir), *extra)
+
+
+@pytest.fixture(scope="module")
+def straight_run(tiny_model, task_files, tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("straight")
+    result = _train(tiny_model, task_files, run_dir, "logger.tensorboard_enabled=true")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+def test_layout_of_checkpoints(straight_run):
+    ckpts = straight_run / "checkpoints"
+    assert sorted(p.name for p in ckpts.iterdir()) == ["step_2", "step_4"]
+    step = ckpts / "step_4"
+    for rel in ["training_info.json", "config.yaml", "trainer_state.json", "run_identity.json",
+                "policy/weights/model.safetensors", "policy/weights/config.json",
+                "policy/tokenizer/tokenizer.json", "policy/optimizer/optimizer.pt",
+                "policy/optimizer/scheduler.pt", "policy/optimizer/rng_state.pth"]:
+        assert (step / rel).is_file(), rel
+    info = json.loads((step / "training_info.json").read_text())
+    assert info["total_steps"] == 4 and info["consumed_samples"] == 8
+    assert {"current_step", "current_epoch", "val:accuracy"} <= set(info)
+
+
+def test_metrics_use_nemo_rl_names(straight_run):
+    train = metrics(straight_run, "train")
+    assert sorted(train) == [1, 2, 3, 4]
+    for record in train.values():
+        for key in ("train/reward", "train/loss", "timing/train/total_step_time", "train/generated_tokens",
+                    "train/trained_tokens", "performance/tokens_per_sec", "train/task_ids"):
+            assert key in record, key
+        assert len(record["train/task_ids"]) == 8  # 2 prompts x 4 generations
+    val = metrics(straight_run, "validation")
+    assert sorted(val) == [0, 2, 4]
+    assert all(0.0 <= v["validation/accuracy"] <= 1.0 for v in val.values())
+    assert list((straight_run / "logs" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_policy_really_updates(straight_run, tiny_model):
+    from safetensors.torch import load_file
+
+    before = load_file(str(tiny_model / "model.safetensors"))
+    after = load_file(str(straight_run / "checkpoints" / "step_4" / "policy" / "weights" / "model.safetensors"))
+    assert max((before[k] - after[k]).abs().max().item() for k in before) > 0
+
+
+def test_resume_after_kill_matches_straight_run(straight_run, tiny_model, task_files, tmp_path):
+    run_dir = tmp_path / "killed"
+    args = ["train", "--config", str(CPU_CONFIG), *tiny_overrides(tiny_model, *task_files, run_dir)]
+    proc = subprocess.Popen(trainer_command(*args), env=trainer_env(), cwd=TRAINER_ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while not (run_dir / "checkpoints" / "step_2" / "training_info.json").exists():
+        assert proc.poll() is None, "trainer exited before the first checkpoint"
+        assert time.time() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run_dir / "checkpoints" / "step_4").exists()
+
+    resumed = _train(tiny_model, task_files, run_dir)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Resuming from" in resumed.stdout
+
+    straight, again = metrics(straight_run), metrics(run_dir)
+    assert sorted(again) == [1, 2, 3, 4]
+    assert [straight[s]["train/task_ids"] for s in range(1, 5)] == [again[s]["train/task_ids"] for s in range(1, 5)]
+    info = json.loads((run_dir / "checkpoints" / "step_4" / "training_info.json").read_text())
+    assert info["total_steps"] == 4
+
+    from safetensors.torch import load_file
+
+    a = load_file(str(straight_run / "checkpoints" / "step_4" / "policy" / "weights" / "model.safetensors"))
+    b = load_file(str(run_dir / "checkpoints" / "step_4" / "policy" / "weights" / "model.safetensors"))
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
+
+
+def test_segments_stop_at_the_requested_step_and_continue(tiny_model, task_files, tmp_path):
+    first = _train(tiny_model, task_files, tmp_path, "grpo.stop_after_step=2")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step_2"]
+    again = _train(tiny_model, task_files, tmp_path, "grpo.stop_after_step=2")
+    assert again.returncode == 0 and "Nothing to do" in again.stdout
+
+
+def test_resume_refuses_other_data_set(straight_run, tiny_model, task_files, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "copy"
+    shutil.copytree(straight_run / "checkpoints", run_dir / "checkpoints")
+    other = tmp_path / "other.jsonl"
+    other.write_text(task_files[0].read_text().splitlines()[0] + "\n" + task_files[0].read_text())
+    result = run_trainer("train", "--config", str(CPU_CONFIG),
+                         *tiny_overrides(tiny_model, other, task_files[1], run_dir), "grpo.max_num_steps=6")
+    assert result.returncode == 2
+    failure = json.loads((run_dir / "logs" / "failure.json").read_text())
+    assert failure["type"] == "InvalidConfig" and "training data set" in failure["message"]
+
+
+def test_resume_refuses_other_model(straight_run, task_files, tmp_path):
+    import shutil
+
+    from grpo_trainer.model.chat_format import install_chat_format
+    from grpo_trainer.model.prepare import _tiny_random
+
+    other_model = tmp_path / "other-model"
+    model, tokenizer = _tiny_random(seed=7)
+    model.save_pretrained(str(other_model))
+    install_chat_format(tokenizer).save_pretrained(str(other_model))
+    run_dir = tmp_path / "copy"
+    shutil.copytree(straight_run / "checkpoints", run_dir / "checkpoints")
+    result = run_trainer("train", "--config", str(CPU_CONFIG),
+                         *tiny_overrides(other_model, *task_files, run_dir), "grpo.max_num_steps=6")
+    assert result.returncode == 2
+    failure = json.loads((run_dir / "logs" / "failure.json").read_text())
+    assert "different model" in failure["message"]
+
+
+def test_evaluate_command_writes_accuracy_and_transcripts(straight_run, task_files, tmp_path):
+    out = tmp_path / "eval.json"
+    result = run_trainer("evaluate", "--model", str(straight_run / "checkpoints" / "step_4"),
+                         "--tasks", str(task_files[1]), "--out", str(out), "--config", str(CPU_CONFIG),
+                         "policy.generation.max_new_tokens=8")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    rows = [json.loads(line) for line in task_files[1].read_text().splitlines()]
+    assert report["num_tasks"] == len(rows) and 0.0 <= report["accuracy"] <= 1.0
+    assert set(report["per_category"]) == {r["category"] for r in rows}
+    assert len(report["transcripts"]) == 3 and report["transcripts"][0]["turns"]
