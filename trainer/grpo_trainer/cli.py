@@ -149,5 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # We use TRL's environment_factory knowingly; its "experimental" banner
+    # on every start would only bury the log lines users need.
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     ns = build_parser().parse_args(argv)
     return int(ns.func(ns))

@@ -216,7 +216,6 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
         disable_tqdm=True,
         remove_unused_columns=False,
         dataloader_num_workers=0,
-        gradient_checkpointing=False,
     )
     state = RunState(cfg, max_steps, identity, world_size)
     metrics = MetricsLogger(cfg.logger.log_dir, cfg.logger.tensorboard_enabled, enabled=rank == 0)
