@@ -16,14 +16,15 @@ def evaluate_model(model: str, tasks_path: str, out: str, *, limit: int | None =
                    config: str | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
     cfg, _ = load_config(config, overrides or [], check_paths=False)
     device, dtype = _device_and_dtype(cfg)
-    policy, tokenizer = load_policy(model, dtype)
+    policy, tokenizer = load_policy(model, dtype, prefill_tool_call=cfg.env.workplace_assistant.prefill_tool_call)
     policy.to(device)
     policy.eval()
     tasks = validation_subset(load_tasks(tasks_path), limit)
     gen = cfg.policy.generation
     episodes = run_episodes(policy, tokenizer, tasks, tool_mode=cfg.env.workplace_assistant.tools,
                             max_tool_steps=cfg.env.workplace_assistant.max_tool_steps,
-                            max_new_tokens=gen.max_new_tokens, temperature=gen.val_temperature)
+                            max_new_tokens=gen.max_new_tokens, temperature=gen.val_temperature,
+                            batch_size=cfg.grpo.val_batch_size or 8)
     summary = summarise(episodes, cfg.logger.num_val_transcripts)
     summary.update({"model": str(model), "tasks": str(tasks_path)})
     Path(out).parent.mkdir(parents=True, exist_ok=True)

@@ -148,6 +148,7 @@ def validate(cfg: TrainerConfig, check_paths: bool = True) -> list[str]:
     _require(g.val_period >= 0, "grpo.val_period", "must be >= 0 (0 disables periodic validation)")
     _require(g.stop_after_step is None or g.stop_after_step >= 1, "grpo.stop_after_step", "must be >= 1 or null")
     _require(g.max_val_samples is None or g.max_val_samples >= 1, "grpo.max_val_samples", "must be >= 1 or null")
+    _require(g.val_batch_size is None or g.val_batch_size >= 1, "grpo.val_batch_size", "must be >= 1 or null")
     _require(c.save_period >= 1, "checkpointing.save_period", "must be >= 1")
     _require(c.keep_top_k >= 1, "checkpointing.keep_top_k", "must be >= 1")
     _require(c.metric_name.startswith(("val:", "train:")), "checkpointing.metric_name",

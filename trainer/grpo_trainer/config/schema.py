@@ -40,6 +40,8 @@ class GrpoConfig:
     val_at_start: bool = True
     val_at_end: bool = True
     max_val_samples: int | None = None
+    # Validation tasks generated together (NeMo RL's key; null = 8).
+    val_batch_size: int | None = None
     seed: int = 42
     reward_shaping: RewardShapingConfig = field(default_factory=RewardShapingConfig)
 
@@ -131,6 +133,9 @@ class WorkplaceEnvConfig:
     # "domain": each task sees its domain's tools plus the company directory;
     # "all": every task sees all 27 tools, as in NeMo Gym.
     tools: str = "all"
+    # (built-in) Start each task's first assistant turn with `<tool_call>{"name": "`
+    # so a small model only has to pick the tool and arguments (see docs/trainer.md).
+    prefill_tool_call: bool = False
 
 
 @dataclass

@@ -9,7 +9,12 @@ ChatML's special tokens (so no new embeddings are needed) and renders:
   cost ~100 tokens per tool, which a 2-core CPU cannot afford per rollout;
 * an assistant tool call as `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`
   (the Hermes/Qwen convention, which TRL and transformers can parse);
-* a tool result as a user turn wrapped in `<tool_response>...</tool_response>`.
+* a tool result as a user turn wrapped in `<tool_response>...</tool_response>`;
+* optionally (`prefill_tool_call`), the first assistant turn of a task starts
+  with `<tool_call>{"name": "` already written, so a small model only has to
+  choose the tool and its arguments. Later turns are free: after a tool result
+  the model may answer in text, which ends the episode. transformers' parser
+  reads the prefilled opener from the prompt (`parse_response(prefix=...)`).
 
 The template is prefix-preserving (each message renders independently), which
 TRL's multi-turn loop requires to splice tool results into a rollout.
@@ -29,7 +34,7 @@ CHAT_TEMPLATE = (
     "{{- '<|im_start|>system\\n' + message['content'] }}"
     "{%- if tools %}"
     "{{- '\\n\\nYou can use these tools. To call one, answer with exactly one line '"
-    "+ '<tool_call>{\"name\": \"<tool name>\", \"arguments\": {<arguments as JSON>}}</tool_call> '"
+    "+ '<tool_call>{\"name\": \"<tool name>\", \"arguments\": {\"<argument>\": \"<value>\"}}</tool_call> '"
     "+ 'and wait for its result. When the request is done, answer briefly without a tool call.\\nTools:' }}"
     "{%- for tool in tools %}"
     "{%- set fn = tool['function'] if tool['function'] is defined else tool %}"
@@ -62,11 +67,21 @@ CHAT_TEMPLATE = (
     "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
     "{%- endif %}"
     "{%- endfor %}"
-    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}"
+    "__PREFILL__"
+    "{%- endif %}"
 )
 
+PREFILL = '<tool_call>{"name": "'
+_PREFILL_JINJA = ("{%- if messages[-1]['role'] != 'tool' and not (messages | selectattr('role', 'equalto', "
+                  "'assistant') | list) %}{{- '" + PREFILL.replace('"', '\\"') + "' }}{%- endif %}")
 
-def install_chat_format(tokenizer: Any) -> Any:
+
+def chat_template(prefill_tool_call: bool = False) -> str:
+    return CHAT_TEMPLATE.replace("__PREFILL__", _PREFILL_JINJA if prefill_tool_call else "")
+
+
+def install_chat_format(tokenizer: Any, prefill_tool_call: bool = False) -> Any:
     """Put our template and tool-call parser on a tokenizer (in place) and return it.
 
     The parser is TRL's spec for the `<tool_call>` JSON convention; we reuse it
@@ -75,7 +90,7 @@ def install_chat_format(tokenizer: Any) -> Any:
     """
     from trl.chat_template_utils import _SUPPORTS_RESPONSE_TEMPLATE, qwen3_schema, qwen3_template
 
-    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.chat_template = chat_template(prefill_tool_call)
     if _SUPPORTS_RESPONSE_TEMPLATE:
         tokenizer.response_template = qwen3_template
     else:  # pragma: no cover - older transformers only
@@ -86,17 +101,28 @@ def install_chat_format(tokenizer: Any) -> Any:
     return tokenizer
 
 
-def parse_assistant_text(tokenizer: Any, text: str) -> dict[str, Any]:
+def parse_assistant_turn(tokenizer: Any, ids: list[int], prompt_ids: list[int]) -> dict[str, Any]:
     """Parse one generated assistant turn into `{content, tool_calls}`.
 
-    Malformed tool-call JSON is not an exception for the caller: a policy that
-    writes broken JSON simply made no valid call, which the reward reflects.
+    `prompt_ids` lets the parser see a prefilled `<tool_call>` opener. Malformed
+    tool-call JSON is not an exception for the caller: a policy that writes
+    broken JSON simply made no valid call, which the reward reflects.
     """
+    text = tokenizer.decode(ids, skip_special_tokens=True)
     try:
-        parsed = tokenizer.parse_response(text)
+        parsed = tokenizer.parse_response(ids, prefix=prompt_ids)
     except Exception:  # noqa: BLE001 - any parser failure means "no valid call"
         return {"role": "assistant", "content": text, "tool_calls": []}
-    calls = parsed.get("tool_calls") or []
-    valid = [c for c in calls if isinstance(c, dict) and isinstance(c.get("function"), dict)
-             and isinstance(c["function"].get("name"), str)]
+    if not isinstance(parsed, dict):
+        return {"role": "assistant", "content": text, "tool_calls": []}
+    valid = []
+    for call in parsed.get("tool_calls") or []:
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            continue
+        arguments = fn.get("arguments")
+        # A call with no (or non-object) arguments is still a call; the tool
+        # answers with its own missing-argument error.
+        valid.append({"type": "function", "function": {
+            "name": fn["name"], "arguments": arguments if isinstance(arguments, dict) else {}}})
     return {"role": "assistant", "content": parsed.get("content") or "", "tool_calls": valid}

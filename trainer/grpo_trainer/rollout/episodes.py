@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model.chat_format import parse_assistant_text
+from ..model.chat_format import parse_assistant_turn
 from .tool_env import env_class, tool_schemas_for, tool_set_for
 
 
@@ -29,25 +29,23 @@ class Episode:
     transcript: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int,
-              temperature: float) -> tuple[list[str], int]:
+def _generate(model: Any, tokenizer: Any, prompts: list[list[int]], max_new_tokens: int,
+              temperature: float) -> list[list[int]]:
     import torch
 
-    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    batch = tokenizer.pad({"input_ids": prompts}, return_tensors="pt").to(model.device)
     sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
     with torch.no_grad():
         out = model.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
                              eos_token_id=tokenizer.eos_token_id, use_cache=True, top_p=None, top_k=None, **sampling)
     new = out[:, batch["input_ids"].shape[1]:]
-    texts, count = [], 0
+    completions = []
     for row in new:
         ids = row.tolist()
-        if tokenizer.eos_token_id in ids:
+        if tokenizer.eos_token_id in ids:  # eos doubles as pad: cut at the first one
             ids = ids[: ids.index(tokenizer.eos_token_id) + 1]
-        ids = [i for i in ids if i != tokenizer.pad_token_id or i == tokenizer.eos_token_id]
-        count += len(ids)
-        texts.append(tokenizer.decode(ids, skip_special_tokens=False))
-    return texts, count
+        completions.append(ids)
+    return completions
 
 
 def run_episodes(model: Any, tokenizer: Any, tasks: list[Any], *, tool_mode: str, max_tool_steps: int,
@@ -65,16 +63,17 @@ def run_episodes(model: Any, tokenizer: Any, tasks: list[Any], *, tool_mode: str
             states.append(Episode(task.id, task.category, [dict(m) for m in task.messages]))
         active = list(range(len(chunk)))
         while active:
-            prompts = [tokenizer.apply_chat_template(states[i].messages, tools=tools[i], tokenize=False,
-                                                     add_generation_prompt=True) for i in active]
-            texts, count = _generate(model, tokenizer, prompts, max_new_tokens, temperature)
+            prompts = [tokenizer(tokenizer.apply_chat_template(states[i].messages, tools=tools[i], tokenize=False,
+                                                               add_generation_prompt=True),
+                                 add_special_tokens=False)["input_ids"] for i in active]
+            completions = _generate(model, tokenizer, prompts, max_new_tokens, temperature)
             still = []
-            for i, text in zip(active, texts):
+            for i, prompt_ids, ids in zip(active, prompts, completions):
                 ep = states[i]
-                ep.generated_tokens += count // max(len(active), 1)
-                turn = parse_assistant_text(tokenizer, text.replace(tokenizer.eos_token, ""))
+                ep.generated_tokens += len(ids)
+                turn = parse_assistant_turn(tokenizer, ids, prompt_ids)
                 ep.messages.append(turn)
-                ep.transcript.append({"role": "assistant", "text": text})
+                ep.transcript.append({"role": "assistant", "text": tokenizer.decode(ids, skip_special_tokens=False)})
                 calls = turn["tool_calls"]
                 if not calls or ep.tool_calls >= max_tool_steps:
                     continue

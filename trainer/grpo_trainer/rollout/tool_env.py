@@ -94,8 +94,8 @@ class WorkplaceToolEnv:
         # Partial credit (opt-in): a valid call, and the right tools, earn a
         # little, so a model that has never solved a task still gets a signal.
         credit = 0.0
-        calls = self._session.calls
-        if calls:
+        calls = [c for c in self._session.calls if c["name"] in TOOL_NAMES]
+        if calls:  # at least one well-formed call of a real tool
             credit += shaping["format_credit"]
         wanted = {c["name"] for c in self._ground_truth}
         if wanted:

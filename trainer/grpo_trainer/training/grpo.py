@@ -44,14 +44,15 @@ def _device_and_dtype(cfg: TrainerConfig) -> tuple[str, Any]:
     return ("cuda" if cuda else "cpu"), getattr(torch, precision)
 
 
-def load_policy(model_dir: str, dtype: Any, trainable_layers: int | None = None) -> tuple[Any, Any]:
+def load_policy(model_dir: str, dtype: Any, trainable_layers: int | None = None,
+                prefill_tool_call: bool = False) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     root = Path(model_dir)
     tokenizer_dir = root / ckpt.TOKENIZER if (root / ckpt.TOKENIZER).is_dir() else root
     weights_dir = root / ckpt.WEIGHTS if (root / ckpt.WEIGHTS).is_dir() else root
     try:
-        tokenizer = install_chat_format(AutoTokenizer.from_pretrained(str(tokenizer_dir)))
+        tokenizer = install_chat_format(AutoTokenizer.from_pretrained(str(tokenizer_dir)), prefill_tool_call)
         model = AutoModelForCausalLM.from_pretrained(str(weights_dir), dtype=dtype)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load a model from {model_dir}: {exc}") from exc
@@ -174,7 +175,8 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
         check_resume(saved_identity, identity, latest.path)
         resume_view = ckpt.hf_resume_view(latest.path, Path(tempfile.mkdtemp(prefix="grpo-resume-")) / "view")
 
-    model, tokenizer = load_policy(cfg.policy.model_name, dtype, cfg.policy.trainable_layers)
+    model, tokenizer = load_policy(cfg.policy.model_name, dtype, cfg.policy.trainable_layers,
+                                   cfg.env.workplace_assistant.prefill_tool_call)
     g, lf, p, gen = cfg.grpo, cfg.loss_fn, cfg.policy, cfg.policy.generation
     total = g.num_prompts_per_step * g.num_generations_per_prompt
     per_device = min(p.train_micro_batch_size, max(1, total // world_size))
@@ -239,7 +241,8 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
         model.eval()
         episodes = run_episodes(model, tokenizer, val_tasks, tool_mode=tool_mode,
                                 max_tool_steps=cfg.env.workplace_assistant.max_tool_steps,
-                                max_new_tokens=gen.max_new_tokens, temperature=gen.val_temperature)
+                                max_new_tokens=gen.max_new_tokens, temperature=gen.val_temperature,
+                                batch_size=g.val_batch_size or 8)
         if was_training:
             model.train()
         summary = summarise(episodes, cfg.logger.num_val_transcripts)
