@@ -1,0 +1,125 @@
+/**
+ * Benchmark (not a test): the pipeline's overhead and the worker's memory.
+ *  - wall time of a run through the pipeline (workflow start → completion, worker as its own process)
+ *  - the same trainer command run directly with the same config (same trainer YAML + overrides)
+ *  - the worker's resident memory (peak VmRSS of the worker process during the run)
+ * Targets: overhead ≤ 2 %, worker RSS ≤ 200 MB. Prints JSON.
+ *   npm run bench -- [--reps N] [--set k=v]...   (defaults: tiny-random model, 4 steps, one segment, no eval, no Ray)
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { stringify as toYaml } from 'yaml';
+import { loadConfigFile } from '../src/config/load.js';
+import { REPO_ROOT, runPaths, stateDir } from '../src/common/state.js';
+import { getBackend } from '../src/backends/index.js';
+import { freeLocalPort, startDevServer } from '../src/server/index.js';
+import { TASK_QUEUE } from '../src/common/types.js';
+
+const { values } = parseArgs({ options: { reps: { type: 'string', default: '1' }, set: { type: 'string', multiple: true } } });
+const sets = [
+  'model.source=tiny-random',
+  'ray.enabled=false',
+  'eval.baseline=false',
+  'eval.final=false',
+  'trainer.grpo.max_num_steps=4',
+  'run.segment_steps=4',
+  'trainer.checkpointing.save_period=2',
+  'trainer.grpo.val_period=2',
+  ...(values.set ?? []),
+];
+const loaded = loadConfigFile(join(REPO_ROOT, 'configs', 'builtin-cpu.yaml'), sets);
+const state = stateDir(loaded.config.state_dir);
+const python = join(state, 'envs', 'builtin', 'bin', 'python');
+if (!existsSync(python)) throw new Error(`trainer env missing (${python}); run npm test or npm run grpo -- setup first`);
+const GRPO = join(REPO_ROOT, 'scripts', 'grpo.js');
+
+function rssKb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function direct(rep: number): Promise<number> {
+  const runId = `bench-direct-${Date.now()}-${rep}`;
+  const paths = runPaths(state, runId);
+  mkdirSync(paths.logDir, { recursive: true });
+  writeFileSync(paths.trainerConfig, toYaml(loaded.config.trainer));
+  const backend = getBackend('builtin');
+  const d = backend.data({ config: loaded.config, repoRoot: REPO_ROOT, stateDir: state, paths });
+  const m = backend.model({ config: loaded.config, repoRoot: REPO_ROOT, stateDir: state, paths });
+  const spec = backend.launch(
+    { config: loaded.config, repoRoot: REPO_ROOT, stateDir: state, paths, model: { modelDir: m.dir, fingerprint: '' }, data: { dataDir: d.dir, train: d.train, validation: d.validation, manifest: d.manifest } },
+    loaded.config.trainer.grpo.max_num_steps,
+  );
+  const t0 = performance.now();
+  await new Promise<void>((res, rej) => {
+    const c = spawn(spec.argv[0]!, spec.argv.slice(1), { cwd: spec.cwd, env: { ...process.env, ...spec.env }, stdio: 'ignore' });
+    c.once('exit', (code) => (code === 0 ? res() : rej(new Error(`direct trainer exited ${code}`))));
+  });
+  const wall = (performance.now() - t0) / 1000;
+  rmSync(paths.runDir, { recursive: true, force: true });
+  return wall;
+}
+
+const port = await freeLocalPort();
+const server = await startDevServer({ state, port, headless: true, dbFile: null, stdio: 'ignore' });
+const address = `127.0.0.1:${port}`;
+const connection = await Connection.connect({ address });
+const client = new Client({ connection });
+const worker = spawn(process.execPath, [GRPO, 'worker'], { env: { ...process.env, TEMPORAL_ADDRESS: address, GRPO_LOG_FORMAT: 'json', GRPO_LOG_LEVEL: 'warn' }, stdio: 'ignore' });
+let peakRss = 0;
+const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssKb(worker.pid!))), 200);
+const results: { rep: number; directSeconds: number; pipelineSeconds: number }[] = [];
+let idleRss = 0;
+try {
+  // Wait for the worker to poll.
+  for (let i = 0; i < 240; i++) {
+    const r = await client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: TASK_QUEUE }, taskQueueType: 1 });
+    if (r.pollers?.length) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  idleRss = rssKb(worker.pid!);
+  // Warm-up: make sure data/model caches exist so both sides measure training only.
+  await client.workflow.execute('trainingRun', { taskQueue: TASK_QUEUE, workflowId: `bench-warmup-${Date.now()}`, args: [{ config: { ...loaded.config, trainer: { ...loaded.config.trainer, grpo: { ...loaded.config.trainer.grpo, max_num_steps: 1 } } } }] });
+  for (let rep = 0; rep < Number(values.reps); rep++) {
+    const directSeconds = await direct(rep);
+    const runId = `bench-pipeline-${Date.now()}-${rep}`;
+    const t0 = performance.now();
+    await client.workflow.execute('trainingRun', { taskQueue: TASK_QUEUE, workflowId: runId, args: [{ config: loaded.config, runId }] });
+    const pipelineSeconds = (performance.now() - t0) / 1000;
+    rmSync(runPaths(state, runId).runDir, { recursive: true, force: true });
+    results.push({ rep, directSeconds, pipelineSeconds });
+  }
+} finally {
+  clearInterval(sampler);
+  worker.kill('SIGTERM');
+  await new Promise((r) => worker.once('exit', r));
+  await connection.close();
+  server.kill('SIGTERM');
+}
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const d = mean(results.map((r) => r.directSeconds));
+const p = mean(results.map((r) => r.pipelineSeconds));
+const out = {
+  config: 'configs/builtin-cpu.yaml',
+  overrides: sets,
+  steps: loaded.config.trainer.grpo.max_num_steps,
+  segments: Math.ceil(loaded.config.trainer.grpo.max_num_steps / loaded.config.run.segment_steps),
+  reps: results,
+  directSeconds: Number(d.toFixed(2)),
+  pipelineSeconds: Number(p.toFixed(2)),
+  overheadSeconds: Number((p - d).toFixed(2)),
+  overheadPercent: Number((((p - d) / d) * 100).toFixed(2)),
+  overheadTargetPercent: 2,
+  workerRssMbIdle: Number((idleRss / 1024).toFixed(1)),
+  workerRssMbPeak: Number((peakRss / 1024).toFixed(1)),
+  workerRssTargetMb: 200,
+};
+console.log(JSON.stringify(out, null, 2));
+process.exit(0);

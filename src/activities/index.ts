@@ -1,0 +1,566 @@
+/**
+ * Activities of the `trainingRun` workflow. Each is idempotent: re-running it after a crash or a
+ * retry converges on the same result (fingerprints, marker files, newest-checkpoint resume).
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { createServer } from 'node:net';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/activity';
+import { stringify as toYaml } from 'yaml';
+import { ConfigError, loadConfigFile, validateConfig } from '../config/load.js';
+import { getBackend, type BackendContext, type CommandSpec } from '../backends/index.js';
+import { REPO_ROOT, runPaths, stateDir } from '../common/state.js';
+import {
+  RUN_ID_PATTERN,
+  type CheckpointBook,
+  type DataInfo,
+  type EnvInfo,
+  type EvalResult,
+  type Metrics,
+  type ModelInfo,
+  type RayInfo,
+  type ResolvedRun,
+  type SegmentResult,
+  type StageName,
+  type Summary,
+  type TrainingRunInput,
+} from '../common/types.js';
+import { redact } from '../common/redact.js';
+import { FileFollower, groupAlive, killGroup, procCmdline, spawnToLog, tailFile } from './proc.js';
+import { CheckpointLock, LockBusyError, stopOrphanTrainer } from './lock.js';
+import { bookkeep, listCheckpoints } from './checkpoints.js';
+import { attempt, cancellationSignal, heartbeat, log, reportProgress, throwIfCancelled } from './context.js';
+import { renderSummaryText } from './summary.js';
+
+/** Failure types the trainer reports that a plain retry cannot fix. */
+export const NON_RETRYABLE_TYPES = ['InvalidConfig', 'InvalidData', 'ModelLoad', 'OutOfMemory', 'InvalidInput', 'BackendUnavailable'];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function backendCtx(run: ResolvedRun, extra: Partial<BackendContext> = {}): BackendContext {
+  return { config: run.config, repoRoot: REPO_ROOT, stateDir: run.paths.stateDir, paths: run.paths, ...extra };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running commands with heartbeats and group-kill on cancellation
+
+export interface TrackedResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  cancelled: boolean;
+  tail: string;
+}
+
+/**
+ * Run a command in its own process group, heartbeating every `tickMs` (with `onTick`'s details),
+ * and kill the whole group when the activity is cancelled.
+ */
+export async function runTracked(
+  spec: CommandSpec,
+  logFile: string,
+  opts: { extraEnv?: Record<string, string>; tickMs?: number; onTick?: () => Promise<unknown> | unknown; onSpawn?: (pid: number) => Promise<void> } = {},
+): Promise<TrackedResult> {
+  throwIfCancelled();
+  const child = spawnToLog(spec, logFile, opts.extraEnv, `${spec.label}: ${spec.argv.join(' ')}`);
+  const signal = cancellationSignal();
+  let cancelled = false;
+  const onAbort = () => {
+    cancelled = true;
+    log('warn', `cancelling: stopping process group ${child.pid} (${spec.label})`);
+    void killGroup(child.pid);
+  };
+  signal?.addEventListener('abort', onAbort);
+  if (opts.onSpawn && child.pid > 0) await opts.onSpawn(child.pid);
+  // Heartbeats come from their own timer with the latest details, never waiting on slow work
+  // (metrics parsing, progress signals), so a loaded machine does not cause heartbeat timeouts.
+  let details: unknown = { label: spec.label, pid: child.pid };
+  let ticking = false;
+  const tick = async () => {
+    if (ticking) return;
+    ticking = true;
+    try {
+      if (opts.onTick) details = (await opts.onTick()) ?? details;
+    } catch (e) {
+      log('debug', 'tick failed', { error: (e as Error).message });
+    } finally {
+      ticking = false;
+    }
+  };
+  const hbTimer = setInterval(() => heartbeat(details), 1000);
+  const timer = setInterval(() => void tick(), opts.tickMs ?? 2000);
+  try {
+    const { code, signal: sig } = await child.exit;
+    // The group may still hold grandchildren (e.g. Ray workers): end them too.
+    if (child.pid > 0 && groupAlive(child.pid)) await killGroup(child.pid, 5000);
+    await tick();
+    heartbeat(details);
+    return { code, signal: sig, cancelled: cancelled || !!signal?.aborted, tail: await tailFile(logFile, 3000) };
+  } finally {
+    clearInterval(timer);
+    clearInterval(hbTimer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+function confirmCancel(): never {
+  const s = cancellationSignal();
+  throw new CancelledFailure(String(s?.reason ?? 'cancelled'));
+}
+
+// ---------------------------------------------------------------------------------------------
+// resolveRun
+
+export interface ResolveRunInput extends TrainingRunInput {
+  workflowId: string;
+}
+
+/** Load + validate the config (path or inline), create the run dir and write the trainer YAML. */
+export async function resolveRun(input: ResolveRunInput): Promise<ResolvedRun> {
+  const runId = input.runId ?? input.workflowId;
+  if (!RUN_ID_PATTERN.test(runId))
+    throw ApplicationFailure.create({ type: 'InvalidInput', nonRetryable: true, message: `runId: expected letters, digits, '.', '_' or '-' (max 100), got ${JSON.stringify(runId)}` });
+  let loaded;
+  try {
+    loaded = input.configPath !== undefined ? loadConfigFile(input.configPath, input.set ?? []) : validateConfig(input.config, input.set ?? []);
+  } catch (e) {
+    if (e instanceof ConfigError) throw ApplicationFailure.create({ type: 'InvalidConfig', nonRetryable: true, message: e.message, details: [e.problems] });
+    throw e;
+  }
+  const state = stateDir(loaded.config.state_dir);
+  const paths = runPaths(state, runId);
+  for (const d of [paths.runDir, paths.checkpointDir, paths.logDir, paths.evalDir]) await mkdir(d, { recursive: true });
+  await writeFile(paths.trainerConfig, toYaml(loaded.config.trainer));
+  await writeFile(join(paths.runDir, 'config.resolved.yaml'), toYaml(loaded.config));
+  return {
+    runId,
+    config: loaded.config,
+    warnings: loaded.warnings,
+    paths,
+    configSource: input.configPath !== undefined ? (loaded.source ?? input.configPath) : (input.source ?? 'inline'),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// prepareEnvironment
+
+interface EnvMarker {
+  fingerprint: string;
+  builtAt: string;
+  /** NeMo RL: the first launch after a rebuild must set NRL_FORCE_REBUILD_VENVS=true. */
+  nrlForceRebuildPending: boolean;
+}
+
+export async function envFingerprint(lockFiles: string[], extra: string): Promise<string> {
+  const h = createHash('sha256');
+  h.update(extra);
+  for (const f of lockFiles) {
+    h.update('\0' + f.split('/').slice(-2).join('/') + '\0');
+    h.update(existsSync(f) ? await readFile(f) : 'missing');
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+/** Build (or reuse) the trainer environment from its lock files. */
+export async function prepareEnvironment(input: { run: ResolvedRun; force?: boolean }): Promise<EnvInfo> {
+  const { run } = input;
+  const backend = getBackend(run.config.backend);
+  const spec = backend.environment(backendCtx(run));
+  for (const f of spec.lockFiles)
+    if (!existsSync(f))
+      throw ApplicationFailure.create({
+        type: 'BackendUnavailable',
+        nonRetryable: true,
+        message:
+          run.config.backend === 'nemo_rl'
+            ? `NeMo RL checkout not found (${f} missing): set nemo_rl.repo_dir to a NeMo RL checkout; running it also needs GPUs (see grpo plan)`
+            : `lock file ${f} is missing`,
+      });
+  const fingerprint = await envFingerprint(spec.lockFiles, spec.fingerprintExtra);
+  const markerPath = spec.kind === 'venv' ? join(spec.dir, '.grpo-env.json') : join(run.paths.stateDir, 'envs', `${backend.name}.json`);
+  const marker = existsSync(markerPath) ? (JSON.parse(await readFile(markerPath, 'utf8')) as EnvMarker) : null;
+  const force = !!input.force || run.config.environment.force_rebuild;
+  if (!force && marker?.fingerprint === fingerprint && existsSync(spec.python)) {
+    log('info', 'trainer environment up to date', { dir: spec.dir, fingerprint });
+    return { envDir: spec.dir, python: spec.python, fingerprint, rebuilt: false, nrlForceRebuildVenvs: marker.nrlForceRebuildPending };
+  }
+  // Exclusive build: one builder per env dir.
+  const lockDir = join(run.paths.stateDir, 'envs', `.${backend.name}-build`);
+  const lock = await CheckpointLock.acquire(lockDir, run.runId, 'prepareEnvironment').catch((e) => {
+    if (e instanceof LockBusyError) throw ApplicationFailure.create({ type: 'EnvironmentBusy', message: `${e.message} (another run is building this environment; retrying)`, nextRetryDelay: '20s' });
+    throw e;
+  });
+  try {
+    log('info', 'building trainer environment', { dir: spec.dir, fingerprint, force });
+    if (spec.kind === 'venv') await rm(spec.dir, { recursive: true, force: true });
+    const logFile = join(run.paths.stateDir, 'envs', `${backend.name}-build.log`);
+    for (const step of spec.build) {
+      const r = await runTracked(step, logFile, { tickMs: 5000, onTick: () => ({ stage: 'prepareEnvironment', step: step.label }) });
+      if (r.cancelled) confirmCancel();
+      if (r.code !== 0)
+        throw ApplicationFailure.create({ type: 'EnvironmentBuildFailed', message: `${step.label} failed (exit ${r.code}); see ${logFile}\n${r.tail.slice(-1500)}` });
+    }
+    const m: EnvMarker = { fingerprint, builtAt: new Date().toISOString(), nrlForceRebuildPending: true };
+    await mkdir(join(markerPath, '..'), { recursive: true });
+    await writeFile(markerPath, JSON.stringify(m, null, 2));
+    return { envDir: spec.dir, python: spec.python, fingerprint, rebuilt: true, nrlForceRebuildVenvs: true };
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Mark that the first launch after a rebuild happened (NRL_FORCE_REBUILD_VENVS only once). */
+async function consumeForceRebuild(run: ResolvedRun, env: EnvInfo): Promise<void> {
+  const backend = getBackend(run.config.backend);
+  const spec = backend.environment(backendCtx(run));
+  const markerPath = spec.kind === 'venv' ? join(spec.dir, '.grpo-env.json') : join(run.paths.stateDir, 'envs', `${backend.name}.json`);
+  if (!env.nrlForceRebuildVenvs || !existsSync(markerPath)) return;
+  const m = JSON.parse(await readFile(markerPath, 'utf8')) as EnvMarker;
+  if (m.nrlForceRebuildPending) await writeFile(markerPath, JSON.stringify({ ...m, nrlForceRebuildPending: false }, null, 2));
+}
+
+// ---------------------------------------------------------------------------------------------
+// checkTrainerConfig, prepareData, fetchModel
+
+async function runSimple(run: ResolvedRun, spec: CommandSpec, logName: string, stage: StageName, timeoutNote = ''): Promise<TrackedResult> {
+  const r = await runTracked(spec, join(run.paths.logDir, logName), { tickMs: 3000, onTick: () => ({ stage, label: spec.label }) });
+  if (r.cancelled) confirmCancel();
+  void timeoutNote;
+  return r;
+}
+
+async function failureFromTrainer(run: ResolvedRun, stage: StageName, r: TrackedResult, label: string, failurePathOverride?: string): Promise<never> {
+  const backend = getBackend(run.config.backend);
+  const failurePath = failurePathOverride ?? backend.failureFile(run.paths);
+  const report = existsSync(failurePath) ? backend.parseFailure(await readFile(failurePath, 'utf8')) : null;
+  const type = report?.type ?? (r.code === 2 ? 'InvalidConfig' : 'TrainerCrashed');
+  const message = redact(report ? `${label} failed: ${report.type}: ${report.message}` : `${label} exited with ${r.signal ?? `code ${r.code}`}\n${r.tail.slice(-1500)}`);
+  await reportProgress({ stage, attempt: attempt(), failure: { type, message, step: report?.step ?? null } }, { force: true });
+  throw ApplicationFailure.create({
+    type,
+    message,
+    nonRetryable: NON_RETRYABLE_TYPES.includes(type),
+    details: [{ step: report?.step ?? null, exitCode: r.code }],
+    ...(type === 'RateLimited' ? { nextRetryDelay: '60s' } : {}),
+  });
+}
+
+/** Run the trainer's own config check (exit 2 → non-retryable InvalidConfig naming the key). */
+export async function checkTrainerConfig(input: { run: ResolvedRun; env: EnvInfo }): Promise<{ ok: boolean; skipped: boolean }> {
+  const { run, env } = input;
+  const spec = getBackend(run.config.backend).checkConfig(backendCtx(run, { env }));
+  if (!spec) return { ok: true, skipped: true };
+  const r = await runSimple(run, spec, 'check-config.log', 'prepareEnvironment');
+  if (r.code === 0) return { ok: true, skipped: false };
+  if (r.code === 2) {
+    const lines = r.tail.trim().split('\n').filter((l) => l.trim() && !l.startsWith('====='));
+    const why = lines.filter((l) => /invalid config|error/i.test(l)).at(-1) ?? lines.at(-1) ?? '';
+    throw ApplicationFailure.create({ type: 'InvalidConfig', nonRetryable: true, message: `the trainer's check-config rejected the trainer section: ${why.replace(/^invalid config:\s*/, 'trainer.')}` });
+  }
+  throw ApplicationFailure.create({ type: 'TrainerCrashed', message: `check-config exited with code ${r.code}\n${r.tail.slice(-1500)}` });
+}
+
+export async function prepareData(input: { run: ResolvedRun; env: EnvInfo }): Promise<DataInfo> {
+  const { run, env } = input;
+  const d = getBackend(run.config.backend).data(backendCtx(run, { env }));
+  const info: DataInfo = { dataDir: d.dir, train: d.train, validation: d.validation, manifest: d.manifest };
+  if (!d.command) return info;
+  if (existsSync(d.manifest) && existsSync(d.train) && existsSync(d.validation)) return info;
+  await mkdir(d.dir, { recursive: true });
+  const r = await runSimple(run, d.command, 'prepare-data.log', 'prepareData');
+  if (r.code !== 0) await failureFromTrainer(run, 'prepareData', r, 'prepare-data');
+  return info;
+}
+
+/** Convert / download the model into the state dir's model cache (HF token from the worker env). */
+export async function fetchModel(input: { run: ResolvedRun; env: EnvInfo }): Promise<ModelInfo> {
+  const { run, env } = input;
+  const m = getBackend(run.config.backend).model(backendCtx(run, { env }));
+  if (!m.command) return { modelDir: m.dir, fingerprint: 'external' };
+  await mkdir(join(m.dir, '..'), { recursive: true });
+  const modelFailure = join(m.dir, '..', 'failure.json');
+  await rm(modelFailure, { force: true });
+  const logFile = join(run.paths.logDir, 'fetch-model.log');
+  const r = await runTracked(m.command, logFile, { tickMs: 3000, onTick: () => ({ stage: 'fetchModel', modelDir: m.dir }) });
+  if (r.cancelled) confirmCancel();
+  if (r.code !== 0) await failureFromTrainer(run, 'fetchModel', r, 'prepare-model', modelFailure);
+  const lastJson = r.tail
+    .trim()
+    .split('\n')
+    .reverse()
+    .find((l) => l.trim().startsWith('{'));
+  let fingerprint = 'unknown';
+  let modelDir = m.dir;
+  if (lastJson) {
+    try {
+      const o = JSON.parse(lastJson) as { model_dir?: string; fingerprint?: string };
+      if (o.fingerprint) fingerprint = o.fingerprint;
+      if (o.model_dir) modelDir = resolve(o.model_dir);
+    } catch {
+      /* keep defaults */
+    }
+  }
+  return { modelDir, fingerprint };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ray
+
+async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+function pick(o: Record<string, string>, keys: string[]): Record<string, string> {
+  return Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]!]));
+}
+
+function rayTempDir(run: ResolvedRun): string {
+  // Short path: Ray's unix sockets live under it (108-byte limit).
+  return `/tmp/grpo-ray-${createHash('sha256').update(run.paths.runDir).digest('hex').slice(0, 10)}`;
+}
+
+export function parseRayStatus(text: string): { cpus: number; gpus: number } {
+  const cpu = /([\d.]+)\/([\d.]+)\s+CPU\b/.exec(text);
+  const gpu = /([\d.]+)\/([\d.]+)\s+GPU\b/.exec(text);
+  return { cpus: cpu ? Number(cpu[2]) : 0, gpus: gpu ? Number(gpu[2]) : 0 };
+}
+
+async function rayStatus(rayBin: string, address: string): Promise<string> {
+  const { execFile } = await import('node:child_process');
+  return new Promise((res) => {
+    execFile(rayBin, ['status', '--address', address], { timeout: 20_000, env: { ...process.env, RAY_ADDRESS: address } }, (err, stdout, stderr) => {
+      res(err ? `${stdout}\n${stderr}` : stdout);
+    });
+  });
+}
+
+/** Start a Ray head on loopback with its own temp dir and ports; wait for the expected resources. */
+export async function startRay(input: { run: ResolvedRun; env: EnvInfo }): Promise<RayInfo> {
+  const { run, env } = input;
+  const want = { cpus: run.config.ray.num_cpus, gpus: run.config.ray.num_gpus };
+  const infoPath = join(run.paths.runDir, 'ray.json');
+  const rayBin = join(env.envDir, 'bin', 'ray');
+  if (existsSync(infoPath)) {
+    const prev = JSON.parse(await readFile(infoPath, 'utf8')) as RayInfo;
+    if (groupAlive(prev.pid) && procCmdline(prev.pid).includes(prev.tempDir)) {
+      const t = setInterval(() => heartbeat({ stage: 'startRay', address: prev.address }), 1000);
+      const s = parseRayStatus(await rayStatus(rayBin, prev.address).finally(() => clearInterval(t)));
+      if (s.cpus >= want.cpus && s.gpus >= want.gpus) return prev; // idempotent: our head is still up
+      await killGroup(prev.pid);
+    }
+  }
+  const [port, client, dash, nodeMgr, objMgr, metrics, agentListen, agentGrpc, runtimeEnv] = await Promise.all(Array.from({ length: 9 }, freePort));
+  const tempDir = rayTempDir(run);
+  await rm(tempDir, { recursive: true, force: true });
+  await mkdir(tempDir, { recursive: true });
+  const address = `127.0.0.1:${port}`;
+  const spec: CommandSpec = {
+    label: 'ray head',
+    argv: [
+      rayBin, 'start', '--head', '--block', '--node-ip-address=127.0.0.1', `--port=${port}`, `--temp-dir=${tempDir}`,
+      `--num-cpus=${want.cpus}`, `--num-gpus=${want.gpus}`, '--include-dashboard=false', '--disable-usage-stats',
+      `--ray-client-server-port=${client}`, `--dashboard-port=${dash}`, `--node-manager-port=${nodeMgr}`,
+      `--object-manager-port=${objMgr}`, `--metrics-export-port=${metrics}`, `--dashboard-agent-listen-port=${agentListen}`,
+      `--dashboard-agent-grpc-port=${agentGrpc}`, `--runtime-env-agent-port=${runtimeEnv}`,
+    ],
+    cwd: run.paths.runDir,
+    // Ray workers inherit the head's environment: give them the trainer's import path.
+    env: { RAY_USAGE_STATS_ENABLED: '0', ...pick(getBackend(run.config.backend).launch(backendCtx(run, { env }), 1).env, ['PYTHONPATH', 'HF_HUB_OFFLINE']) },
+    passEnv: [],
+  };
+  const child = spawnToLog(spec, join(run.paths.logDir, 'ray.log'), {}, `ray head: ${spec.argv.join(' ')}`);
+  const info: RayInfo = { address, pid: child.pid, tempDir, numCpus: want.cpus, numGpus: want.gpus };
+  await writeFile(infoPath, JSON.stringify(info, null, 2));
+  let exited = false;
+  void child.exit.then(() => (exited = true));
+  const deadline = Date.now() + run.config.ray.startup_timeout_s * 1000;
+  let last = '';
+  // Heartbeat from a timer: `ray status` itself can take seconds on a loaded machine.
+  const hbTimer = setInterval(() => heartbeat({ stage: 'startRay', address }), 1000);
+  try {
+  while (Date.now() < deadline) {
+    heartbeat({ stage: 'startRay', address });
+    if (cancellationSignal()?.aborted) {
+      await killGroup(child.pid);
+      confirmCancel();
+    }
+    if (exited) break;
+    last = await rayStatus(rayBin, address);
+    const s = parseRayStatus(last);
+    if (s.cpus >= want.cpus && s.gpus >= want.gpus) {
+      log('info', 'ray head ready', { address, cpus: s.cpus, gpus: s.gpus });
+      return info;
+    }
+    await sleep(1500);
+  }
+  } finally {
+    clearInterval(hbTimer);
+  }
+  await killGroup(child.pid);
+  const tail = await tailFile(join(run.paths.logDir, 'ray.log'), 2000);
+  throw ApplicationFailure.create({
+    type: 'RayFailure',
+    message: `Ray head did not report ${want.cpus} CPU / ${want.gpus} GPU within ${run.config.ray.startup_timeout_s}s (${exited ? 'ray exited' : 'timeout'}).\nray status: ${last.slice(-600)}\nray.log: ${tail.slice(-800)}`,
+  });
+}
+
+/** Stop the Ray head this run started (verified by its temp dir on the command line). */
+export async function stopRay(input: { run: ResolvedRun }): Promise<{ stopped: boolean }> {
+  const infoPath = join(input.run.paths.runDir, 'ray.json');
+  if (!existsSync(infoPath)) return { stopped: false };
+  const info = JSON.parse(await readFile(infoPath, 'utf8')) as RayInfo;
+  let stopped = false;
+  if (groupAlive(info.pid) && (procCmdline(info.pid).includes(info.tempDir) || !procCmdline(info.pid))) {
+    await killGroup(info.pid, 8000);
+    stopped = true;
+  }
+  await rm(info.tempDir, { recursive: true, force: true });
+  await rename(infoPath, join(input.run.paths.runDir, 'ray.stopped.json')).catch(() => undefined);
+  return { stopped };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation
+
+export async function evaluate(input: { run: ResolvedRun; env: EnvInfo; data: DataInfo; model: ModelInfo; ray: RayInfo | null; which: 'baseline' | 'final'; modelPath: string }): Promise<EvalResult | null> {
+  const { run, env, data, model, ray } = input;
+  const backend = getBackend(run.config.backend);
+  const outPath = join(run.paths.evalDir, `${input.which}.json`);
+  const spec = backend.evaluate(backendCtx(run, { env, data, model, ray }), input.modelPath, outPath);
+  if (!spec) return null;
+  const stage: StageName = input.which === 'baseline' ? 'baselineEval' : 'finalEval';
+  await reportProgress({ stage, attempt: attempt() }, { force: true });
+  await rm(outPath, { force: true });
+  await rm(join(run.paths.evalDir, 'failure.json'), { force: true });
+  const r = await runTracked(spec, join(run.paths.logDir, `eval-${input.which}.log`), { tickMs: 3000, onTick: () => ({ stage, model: input.modelPath }) });
+  if (r.cancelled) confirmCancel();
+  if (r.code !== 0 || !existsSync(outPath)) await failureFromTrainer(run, stage, r, `evaluate (${input.which})`, join(run.paths.evalDir, 'failure.json'));
+  const o = JSON.parse(await readFile(outPath, 'utf8')) as { accuracy: number; per_category?: Record<string, number>; num_tasks?: number };
+  return { accuracy: o.accuracy, perCategory: o.per_category ?? {}, numTasks: o.num_tasks ?? 0, outPath, model: input.modelPath };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training segment
+
+export interface TrainSegmentInput {
+  run: ResolvedRun;
+  env: EnvInfo;
+  data: DataInfo;
+  model: ModelInfo;
+  ray: RayInfo | null;
+  stopAfterStep: number;
+}
+
+/**
+ * Train until global step `stopAfterStep` (the trainer saves a checkpoint there). A retried
+ * attempt resumes from the newest complete checkpoint (the trainer does this on its own).
+ */
+export async function trainSegment(input: TrainSegmentInput): Promise<SegmentResult> {
+  const { run, env, data, model, ray, stopAfterStep } = input;
+  const backend = getBackend(run.config.backend);
+  const metricName = run.config.trainer.checkpointing.metric_name;
+  const n = attempt();
+  const lock = await CheckpointLock.acquire(run.paths.checkpointDir, run.runId, `trainSegment→${stopAfterStep} attempt ${n}`).catch((e) => {
+    if (e instanceof LockBusyError) throw ApplicationFailure.create({ type: 'CheckpointDirLocked', message: e.message, nextRetryDelay: '15s' });
+    throw e;
+  });
+  try {
+    const before = await listCheckpoints(run.paths.checkpointDir, metricName);
+    const startStep = before.complete.at(-1)?.step ?? 0;
+    const latestTrain: Metrics = {};
+    const latestValidation: Metrics = {};
+    let step = startStep;
+    // Catch up on metrics already written (resume) so status shows them at once.
+    const follower = new FileFollower(backend.metricsFile(run.paths));
+    const consume = (lines: string[]) => {
+      for (const line of lines) {
+        const rec = backend.parseMetricsLine(line);
+        if (!rec) continue;
+        if (rec.kind === 'train') {
+          Object.assign(latestTrain, rec.metrics);
+          step = Math.max(step, rec.step);
+        } else Object.assign(latestValidation, rec.metrics);
+      }
+    };
+    consume(await follower.readNewLines());
+    step = startStep; // metrics logged after the newest checkpoint are redone by the resumed trainer
+    if (startStep >= stopAfterStep) {
+      return { step: startStep, finished: false, latestTrain, latestValidation, attempt: n };
+    }
+    const failurePath = backend.failureFile(run.paths);
+    if (existsSync(failurePath)) await rename(failurePath, `${failurePath}.${Date.now()}.prev`);
+    await reportProgress({ stage: 'train', attempt: n, step, train: latestTrain, validation: latestValidation }, { force: true });
+    const spec = backend.launch(backendCtx(run, { env, data, model, ray }), stopAfterStep);
+    const r = await runTracked(spec, join(run.paths.logDir, 'trainer.log'), {
+      tickMs: 2000,
+      onSpawn: async (pid) => {
+        await lock.writeTrainerPid(pid);
+        await consumeForceRebuild(run, env);
+      },
+      onTick: async () => {
+        consume(await follower.readNewLines());
+        void reportProgress({ stage: 'train', attempt: n, step, train: { ...latestTrain }, validation: { ...latestValidation } });
+        return { stage: 'train', step, stopAfterStep, train: { ...latestTrain }, validation: { ...latestValidation } };
+      },
+    });
+    await lock.clearTrainerPid();
+    consume(await follower.readNewLines());
+    if (r.cancelled) confirmCancel();
+    if (r.code !== 0) await failureFromTrainer(run, 'train', r, `training segment to step ${stopAfterStep}`);
+    const after = await listCheckpoints(run.paths.checkpointDir, metricName);
+    const newest = after.complete.at(-1)?.step ?? step;
+    const finalStep = Math.max(newest, step);
+    await reportProgress({ stage: 'train', attempt: n, step: finalStep, train: latestTrain, validation: latestValidation }, { force: true });
+    return { step: finalStep, finished: finalStep < stopAfterStep, latestTrain, latestValidation, attempt: n };
+  } finally {
+    await lock.clearTrainerPid().catch(() => undefined);
+    await lock.release();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bookkeeping, summary, cleanup
+
+export async function bookkeepCheckpoints(input: { run: ResolvedRun }): Promise<CheckpointBook> {
+  const c = input.run.config.trainer.checkpointing;
+  const rule = { metricName: c.metric_name, higherIsBetter: c.higher_is_better, keepTopK: c.keep_top_k };
+  let lock: CheckpointLock | null = null;
+  try {
+    lock = await CheckpointLock.acquire(input.run.paths.checkpointDir, input.run.runId, 'bookkeepCheckpoints');
+  } catch (e) {
+    if (!(e instanceof LockBusyError)) throw e;
+  }
+  try {
+    // Only delete while holding the lock (no trainer is writing); otherwise just report.
+    return await bookkeep(input.run.paths.checkpointDir, rule, { dryRun: lock === null });
+  } finally {
+    await lock?.release();
+  }
+}
+
+export async function writeSummary(input: { summary: Summary }): Promise<{ json: string; text: string }> {
+  const s = input.summary;
+  const json = join(s.runDir, 'summary.json');
+  const text = join(s.runDir, 'summary.txt');
+  await mkdir(s.runDir, { recursive: true });
+  await writeFile(json, redact(JSON.stringify(s, null, 2)) + '\n');
+  await writeFile(text, redact(renderSummaryText(s)));
+  return { json, text };
+}
+
+/** End everything this run started: an orphaned trainer group and the Ray head. */
+export async function cleanupRun(input: { run: ResolvedRun }): Promise<{ rayStopped: boolean; trainerStopped: boolean }> {
+  const trainerStopped = await stopOrphanTrainer(input.run.paths.checkpointDir).catch(() => false);
+  const { stopped } = await stopRay(input);
+  return { rayStopped: stopped, trainerStopped };
+}

@@ -1,0 +1,119 @@
+/**
+ * Exclusive lock + pid file on a checkpoint directory: two trainers never write one checkpoint dir.
+ * `.grpo.lock` names the owning worker process (pid + start time + host); `trainer.pid` names the
+ * trainer's process group while it runs. A lock whose owner is dead is stale and is taken over;
+ * an orphaned trainer left behind by a dead owner is stopped first (only if its command line shows
+ * it is the trainer of this checkpoint dir, i.e. one the pipeline started).
+ */
+import { open, readFile, rm, writeFile, mkdir, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HOST, groupAlive, isAlive, killGroup, procCmdline, procStartTime } from './proc.js';
+
+export const LOCK_FILE = '.grpo.lock';
+export const PID_FILE = 'trainer.pid';
+
+export interface LockOwner {
+  host: string;
+  pid: number;
+  pidStart: string | null;
+  runId: string;
+  holder: string;
+  acquiredAt: string;
+}
+
+export class LockBusyError extends Error {
+  constructor(
+    readonly dir: string,
+    readonly owner: LockOwner | null,
+  ) {
+    super(
+      `checkpoint dir ${dir} is locked by ${owner ? `${owner.holder} (pid ${owner.pid} on ${owner.host} since ${owner.acquiredAt})` : 'another process'}; ` +
+        'two trainers must never write one checkpoint directory',
+    );
+    this.name = 'LockBusyError';
+  }
+}
+
+async function readJson<T>(path: string): Promise<T | null> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch {
+    return null;
+  }
+}
+
+export function ownerAlive(o: LockOwner): boolean {
+  if (o.host !== HOST) return true; // cannot tell: treat as alive
+  if (!isAlive(o.pid)) return false;
+  const start = procStartTime(o.pid);
+  return !(o.pidStart && start && o.pidStart !== start); // pid reused by another process → dead
+}
+
+export interface TrainerPid {
+  pid: number;
+  pidStart: string | null;
+  host: string;
+  checkpointDir: string;
+  startedAt: string;
+}
+
+/** Stop a trainer left behind by a dead lock owner. Returns true when one was stopped. */
+export async function stopOrphanTrainer(dir: string): Promise<boolean> {
+  const t = await readJson<TrainerPid>(join(dir, PID_FILE));
+  if (!t || t.host !== HOST || !groupAlive(t.pid)) return false;
+  const start = procStartTime(t.pid);
+  if (t.pidStart && start && t.pidStart !== start) return false; // pid reused: not ours
+  if (isAlive(t.pid) && !procCmdline(t.pid).includes(t.checkpointDir)) return false;
+  await killGroup(t.pid);
+  return true;
+}
+
+export class CheckpointLock {
+  private constructor(
+    readonly dir: string,
+    readonly owner: LockOwner,
+  ) {}
+
+  static async acquire(dir: string, runId: string, holder: string): Promise<CheckpointLock> {
+    await mkdir(dir, { recursive: true });
+    const path = join(dir, LOCK_FILE);
+    const owner: LockOwner = { host: HOST, pid: process.pid, pidStart: procStartTime(process.pid), runId, holder, acquiredAt: new Date().toISOString() };
+    for (let i = 0; i < 3; i++) {
+      try {
+        const fh = await open(path, 'wx');
+        await fh.writeFile(JSON.stringify(owner, null, 2));
+        await fh.close();
+        return new CheckpointLock(dir, owner);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const existing = await readJson<LockOwner>(path);
+      if (existing && ownerAlive(existing)) throw new LockBusyError(dir, existing);
+      // Stale (dead owner or unreadable): stop its orphaned trainer, then take over atomically.
+      await stopOrphanTrainer(dir);
+      const stale = `${path}.stale-${process.pid}-${Date.now()}`;
+      try {
+        await rename(path, stale);
+        await rm(stale, { force: true });
+      } catch {
+        /* another process won the takeover race; loop re-checks */
+      }
+    }
+    throw new LockBusyError(dir, await readJson<LockOwner>(path));
+  }
+
+  async writeTrainerPid(pid: number): Promise<void> {
+    const t: TrainerPid = { pid, pidStart: procStartTime(pid), host: HOST, checkpointDir: this.dir, startedAt: new Date().toISOString() };
+    await writeFile(join(this.dir, PID_FILE), JSON.stringify(t, null, 2));
+  }
+
+  async clearTrainerPid(): Promise<void> {
+    await rm(join(this.dir, PID_FILE), { force: true });
+  }
+
+  async release(): Promise<void> {
+    const path = join(this.dir, LOCK_FILE);
+    const cur = await readJson<LockOwner>(path);
+    if (cur && cur.pid === this.owner.pid && cur.host === this.owner.host && cur.acquiredAt === this.owner.acquiredAt) await rm(path, { force: true });
+  }
+}

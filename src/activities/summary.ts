@@ -1,0 +1,39 @@
+import type { Summary } from '../common/types.js';
+
+function fmt(v: number | null | undefined, digits = 3): string {
+  return v === null || v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(digits);
+}
+
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const r = s % 60;
+  return h ? `${h}h ${m}m ${r}s` : m ? `${m}m ${r}s` : `${r}s`;
+}
+
+/** Human-readable run summary (summary.txt). */
+export function renderSummaryText(s: Summary): string {
+  const lines: string[] = [];
+  lines.push(`GRPO run ${s.runId}: ${s.state} after ${formatDuration(s.elapsedSeconds)} (backend ${s.backend}, config ${s.configSource})`);
+  lines.push(`Steps: ${s.steps.completed}/${s.steps.total}`);
+  lines.push(`Validation accuracy: baseline ${fmt(s.baselineAccuracy)} -> final ${fmt(s.finalAccuracy)}${s.finalModel ? ` (final evaluated: ${s.finalModel})` : ''}`);
+  const train = Object.entries(s.latestTrain)
+    .filter(([k]) => /^train\/(reward|loss)$/.test(k))
+    .map(([k, v]) => `${k}=${fmt(v, 4)}`);
+  if (train.length) lines.push(`Latest training metrics: ${train.join(', ')}`);
+  lines.push(`Retained checkpoints (top-k by ${s.metricName} plus the newest):`);
+  if (!s.checkpoints.length) lines.push('  (none)');
+  const newest = s.checkpoints.reduce((m, c) => Math.max(m, c.step), -1);
+  for (const c of s.checkpoints) {
+    const tags = [c.step === s.best?.step ? 'best' : '', c.step === newest ? 'newest' : ''].filter(Boolean).join(', ');
+    lines.push(`  step_${c.step}  ${s.metricName}=${fmt(c.metric)}${tags ? `  (${tags})` : ''}  ${c.dir}`);
+  }
+  if (s.failures.length) {
+    lines.push('Failures:');
+    for (const f of s.failures) lines.push(`  [${f.stage} attempt ${f.attempt}] ${f.type}: ${f.message.split('\n')[0]}`);
+  }
+  for (const w of s.warnings) lines.push(`Warning: ${w}`);
+  lines.push(`Results: ${s.runDir}`);
+  return lines.join('\n') + '\n';
+}

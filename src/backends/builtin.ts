@@ -1,0 +1,124 @@
+/** The built-in trainer (`python -m grpo_trainer`, Python package under trainer/). */
+import { join } from 'node:path';
+import type { BackendAdapter, BackendContext, CommandSpec } from './types.js';
+import { parseFailureJson, parseMetricsJsonLine } from './metrics.js';
+
+function trainerDir(ctx: BackendContext): string {
+  return join(ctx.repoRoot, 'trainer');
+}
+/** Where `python -m grpo_trainer` is imported from (GRPO_TRAINER_DIR: a test double, for tests only). */
+function trainerImportDir(ctx: BackendContext): string {
+  return process.env.GRPO_TRAINER_DIR || trainerDir(ctx);
+}
+function envDir(ctx: BackendContext): string {
+  return join(ctx.stateDir, 'envs', 'builtin');
+}
+function python(ctx: BackendContext): string {
+  return ctx.env?.python ?? join(envDir(ctx), 'bin', 'python');
+}
+function baseEnv(ctx: BackendContext, offline: boolean): Record<string, string> {
+  const env: Record<string, string> = { PYTHONPATH: trainerImportDir(ctx), PYTHONUNBUFFERED: '1' };
+  if (offline) env.HF_HUB_OFFLINE = '1';
+  return env;
+}
+function dataDir(ctx: BackendContext): string {
+  return join(ctx.stateDir, 'data', `builtin-val${ctx.config.data.val_fraction}`);
+}
+function modelDir(ctx: BackendContext): string {
+  return join(ctx.stateDir, 'models', ctx.config.model.source === 'tiny-random' ? 'tiny-random' : 'smollm2-135m-instruct');
+}
+
+/** Overrides the pipeline always passes to the trainer (paths it owns). */
+export function pipelineOverrides(ctx: BackendContext): string[] {
+  const d = ctx.data ?? builtinBackend.data(ctx);
+  return [
+    `policy.model_name=${ctx.model?.modelDir ?? modelDir(ctx)}`,
+    `data.train.data_path=${'train' in d ? d.train : ''}`,
+    `data.validation.data_path=${'validation' in d ? d.validation : ''}`,
+    `checkpointing.checkpoint_dir=${ctx.paths.checkpointDir}`,
+    `logger.log_dir=${ctx.paths.logDir}`,
+  ];
+}
+
+function cmd(ctx: BackendContext, label: string, args: string[], opts: { offline?: boolean; passEnv?: string[]; env?: Record<string, string> } = {}): CommandSpec {
+  return {
+    label,
+    argv: [python(ctx), '-m', 'grpo_trainer', ...args],
+    cwd: ctx.repoRoot,
+    env: { ...baseEnv(ctx, opts.offline ?? true), ...(opts.env ?? {}) },
+    passEnv: opts.passEnv ?? [],
+  };
+}
+
+export const builtinBackend: BackendAdapter = {
+  name: 'builtin',
+  environment(ctx) {
+    const dir = envDir(ctx);
+    const lock = join(trainerDir(ctx), 'requirements.lock');
+    return {
+      kind: 'venv',
+      dir,
+      python: join(dir, 'bin', 'python'),
+      lockFiles: [lock],
+      fingerprintExtra: `builtin|${ctx.config.environment.python}`,
+      build: [
+        { label: 'create venv', argv: [ctx.config.environment.python, '-m', 'venv', dir], cwd: ctx.repoRoot, env: {}, passEnv: [] },
+        {
+          label: 'install the locked requirements (full closure, so --no-deps)',
+          argv: [join(dir, 'bin', 'pip'), 'install', '--disable-pip-version-check', '--no-deps', '-r', lock],
+          cwd: ctx.repoRoot,
+          env: {},
+          passEnv: [],
+        },
+      ],
+    };
+  },
+  model(ctx) {
+    const dir = modelDir(ctx);
+    const args = ['prepare-model', '--out', dir];
+    if (ctx.config.model.source === 'tiny-random') args.push('--tiny-random');
+    return { dir, command: cmd(ctx, 'prepare model', args, { offline: false, passEnv: ['HF_TOKEN'] }) };
+  },
+  data(ctx) {
+    const dir = dataDir(ctx);
+    return {
+      dir,
+      train: join(dir, 'train.jsonl'),
+      validation: join(dir, 'validation.jsonl'),
+      manifest: join(dir, 'split_manifest.json'),
+      command: cmd(ctx, 'prepare data', ['prepare-data', '--out-dir', dir, '--val-fraction', String(ctx.config.data.val_fraction)]),
+    };
+  },
+  launch(ctx, stopAfterStep) {
+    const env: Record<string, string> = {};
+    if (ctx.ray) env.RAY_ADDRESS = ctx.ray.address;
+    return cmd(
+      ctx,
+      `train until step ${stopAfterStep}`,
+      ['train', '--config', ctx.paths.trainerConfig, ...pipelineOverrides(ctx), `grpo.stop_after_step=${stopAfterStep}`],
+      { passEnv: ['HF_TOKEN'], env },
+    );
+  },
+  evaluate(ctx, model, outPath) {
+    const d = ctx.data ?? builtinBackend.data(ctx);
+    const args = ['evaluate', '--model', model, '--tasks', d.validation, '--out', outPath];
+    if (ctx.config.eval.limit) args.push('--limit', String(ctx.config.eval.limit));
+    args.push('--config', ctx.paths.trainerConfig, ...pipelineOverrides(ctx));
+    return cmd(ctx, 'evaluate', args);
+  },
+  checkConfig(ctx) {
+    // --skip-paths: model and data are prepared by later stages.
+    return cmd(ctx, 'trainer check-config', ['check-config', '--skip-paths', '--config', ctx.paths.trainerConfig, ...pipelineOverrides(ctx)]);
+  },
+  preClean() {
+    return [];
+  },
+  metricsFile(paths) {
+    return join(paths.logDir, 'metrics.jsonl');
+  },
+  parseMetricsLine: parseMetricsJsonLine,
+  failureFile(paths) {
+    return join(paths.logDir, 'failure.json');
+  },
+  parseFailure: parseFailureJson,
+};

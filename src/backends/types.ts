@@ -1,0 +1,71 @@
+/**
+ * The backend adapter interface: everything the pipeline needs to know about one trainer
+ * (environment, model, launch command + env, progress/metrics reader, failure report reader).
+ * Adapters are pure: they describe commands; activities run them.
+ */
+import type { PipelineConfig } from '../config/schema.js';
+import type { DataInfo, EnvInfo, Metrics, ModelInfo, RayInfo, RunPaths } from '../common/types.js';
+
+export interface CommandSpec {
+  /** Human label shown by `grpo plan`. */
+  label: string;
+  argv: string[];
+  cwd: string;
+  /** Non-secret environment additions. */
+  env: Record<string, string>;
+  /** Names of variables passed through from the worker's environment when set (secrets; shown redacted). */
+  passEnv: string[];
+  /** Shell-level notes for the plan (e.g. "optional force-cleanup"). */
+  note?: string;
+}
+
+export interface EnvSpec {
+  kind: 'venv' | 'uv-project';
+  dir: string;
+  python: string;
+  /** Files whose content determines the fingerprint. */
+  lockFiles: string[];
+  /** Extra fingerprint input (interpreter, backend name, ...). */
+  fingerprintExtra: string;
+  /** Commands that build the environment into `dir` (run in order after `dir` is cleared). */
+  build: CommandSpec[];
+}
+
+export interface BackendContext {
+  config: PipelineConfig;
+  repoRoot: string;
+  stateDir: string;
+  paths: RunPaths;
+  env?: EnvInfo;
+  model?: ModelInfo;
+  data?: DataInfo;
+  ray?: RayInfo | null;
+}
+
+export type MetricRecord =
+  | { kind: 'train'; step: number; metrics: Metrics }
+  | { kind: 'validation'; step: number; metrics: Metrics };
+
+export interface FailureReport {
+  type: 'OutOfMemory' | 'RayFailure' | 'RateLimited' | 'InvalidConfig' | 'InvalidData' | 'ModelLoad' | 'Unknown' | string;
+  message: string;
+  step: number | null;
+}
+
+export interface BackendAdapter {
+  readonly name: 'builtin' | 'nemo_rl';
+  environment(ctx: BackendContext): EnvSpec;
+  /** Where the model lives / how it is fetched; null command → nothing to fetch. */
+  model(ctx: BackendContext): { dir: string; command: CommandSpec | null };
+  data(ctx: BackendContext): { dir: string; command: CommandSpec | null; train: string; validation: string; manifest: string };
+  /** Training launch up to (and including a checkpoint at) global step `stopAfterStep`. */
+  launch(ctx: BackendContext, stopAfterStep: number): CommandSpec;
+  evaluate(ctx: BackendContext, modelDir: string, outPath: string): CommandSpec | null;
+  checkConfig(ctx: BackendContext): CommandSpec | null;
+  /** Optional force-cleanup commands shown by `grpo plan` (never run automatically). */
+  preClean(ctx: BackendContext): CommandSpec[];
+  metricsFile(paths: RunPaths): string;
+  parseMetricsLine(line: string): MetricRecord | null;
+  failureFile(paths: RunPaths): string;
+  parseFailure(text: string): FailureReport | null;
+}

@@ -1,0 +1,213 @@
+/**
+ * Shapes shared by the workflow, activities, worker and CLI. Pure types and constants only:
+ * this module is bundled into the workflow sandbox.
+ */
+import type { PipelineConfig } from '../config/schema.js';
+
+/** Task queue of workflows and light activities (documented for `temporal workflow start`). */
+export const TASK_QUEUE = 'grpo-pipeline';
+/** Task queue of heavy activities (training, evaluation) = `<workflow task queue>-train`; one at a time per worker by default. */
+export const trainQueueFor = (taskQueue: string) => `${taskQueue}-train`;
+export const TRAIN_TASK_QUEUE = trainQueueFor(TASK_QUEUE);
+export const WORKFLOW_TYPE = 'trainingRun';
+export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/** Input of the `trainingRun` workflow; exactly one of configPath / config. */
+export interface TrainingRunInput {
+  /** Path of a YAML config, relative to the worker's working directory (or absolute). */
+  configPath?: string;
+  /** Inline config object (same shape as the YAML files). */
+  config?: unknown;
+  /** `a.b.c=value` overrides applied on top of the config. */
+  set?: string[];
+  /** Run id (defaults to the workflow id). */
+  runId?: string;
+  /** Force a rebuild of the trainer environment. */
+  force?: boolean;
+  /** Label of where an inline config came from (shown in status and summary). */
+  source?: string;
+}
+
+export interface RunPaths {
+  stateDir: string;
+  runDir: string;
+  checkpointDir: string;
+  logDir: string;
+  evalDir: string;
+  trainerConfig: string;
+  summaryJson: string;
+  summaryText: string;
+}
+
+export interface ResolvedRun {
+  runId: string;
+  config: PipelineConfig;
+  warnings: string[];
+  paths: RunPaths;
+  configSource: string;
+}
+
+export type StageName =
+  | 'validate'
+  | 'prepareEnvironment'
+  | 'prepareData'
+  | 'fetchModel'
+  | 'startRay'
+  | 'baselineEval'
+  | 'train'
+  | 'finalEval'
+  | 'summary'
+  | 'cleanup';
+
+export const STAGES: StageName[] = [
+  'validate',
+  'prepareEnvironment',
+  'prepareData',
+  'fetchModel',
+  'startRay',
+  'baselineEval',
+  'train',
+  'finalEval',
+  'summary',
+  'cleanup',
+];
+
+export type StageState = 'pending' | 'running' | 'done' | 'skipped' | 'failed' | 'cancelled';
+export type RunState = 'running' | 'completed' | 'failed' | 'cancelled';
+
+export interface EnvInfo {
+  envDir: string;
+  python: string;
+  fingerprint: string;
+  rebuilt: boolean;
+  /** NeMo RL: the next launch must set NRL_FORCE_REBUILD_VENVS=true (first run after a rebuild). */
+  nrlForceRebuildVenvs: boolean;
+}
+
+export interface DataInfo {
+  dataDir: string;
+  train: string;
+  validation: string;
+  manifest: string;
+}
+
+export interface ModelInfo {
+  modelDir: string;
+  fingerprint: string;
+}
+
+export interface RayInfo {
+  address: string;
+  pid: number;
+  tempDir: string;
+  numCpus: number;
+  numGpus: number;
+}
+
+export interface EvalResult {
+  accuracy: number;
+  perCategory: Record<string, number>;
+  numTasks: number;
+  outPath: string;
+  model: string;
+}
+
+export interface CheckpointInfo {
+  step: number;
+  dir: string;
+  metric: number | null;
+}
+
+export interface CheckpointBook {
+  retained: CheckpointInfo[];
+  removed: number[];
+  best: CheckpointInfo | null;
+  newest: CheckpointInfo | null;
+  /** tmp_step_N dirs seen (in progress; never counted or deleted). */
+  inProgress: string[];
+}
+
+export interface FailureInfo {
+  stage: StageName;
+  attempt: number;
+  type: string;
+  message: string;
+  step?: number | null;
+  time: string;
+}
+
+export type Metrics = Record<string, number>;
+
+export interface SegmentResult {
+  step: number;
+  /** True when the trainer stopped before the requested step (data exhausted / max steps reached). */
+  finished: boolean;
+  latestTrain: Metrics;
+  latestValidation: Metrics;
+  attempt: number;
+}
+
+/** Sent by activities to their workflow (signal `progress`). */
+export interface ProgressUpdate {
+  stage: StageName;
+  attempt: number;
+  step?: number;
+  train?: Metrics;
+  validation?: Metrics;
+  failure?: Omit<FailureInfo, 'stage' | 'attempt' | 'time'>;
+}
+
+export interface StageStatus {
+  name: StageName;
+  state: StageState;
+  startedAt?: string;
+  endedAt?: string;
+  detail?: string;
+}
+
+export interface RunStatus {
+  runId: string;
+  state: RunState;
+  stage: StageName;
+  backend: string;
+  stages: StageStatus[];
+  step: number;
+  totalSteps: number;
+  latestTrain: Metrics;
+  latestValidation: Metrics;
+  checkpoints: CheckpointInfo[];
+  best: CheckpointInfo | null;
+  metricName: string;
+  baseline: EvalResult | null;
+  final: EvalResult | null;
+  attempts: Partial<Record<StageName, number>>;
+  failures: FailureInfo[];
+  warnings: string[];
+  startedAt: string;
+  updatedAt: string;
+  elapsedSeconds: number;
+  runDir: string | null;
+  summaryPath: string | null;
+}
+
+export interface Summary {
+  runId: string;
+  state: RunState;
+  backend: string;
+  configSource: string;
+  steps: { completed: number; total: number };
+  baselineAccuracy: number | null;
+  finalAccuracy: number | null;
+  finalModel: string | null;
+  checkpoints: CheckpointInfo[];
+  best: CheckpointInfo | null;
+  metricName: string;
+  latestTrain: Metrics;
+  latestValidation: Metrics;
+  failures: FailureInfo[];
+  warnings: string[];
+  startedAt: string;
+  finishedAt: string;
+  elapsedSeconds: number;
+  runDir: string;
+}

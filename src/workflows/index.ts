@@ -1,0 +1,336 @@
+/**
+ * `trainingRun`: one GRPO training run as a durable workflow. Deterministic code only: no I/O,
+ * no Node built-ins; every side effect is an activity.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  defineQuery,
+  defineSignal,
+  isCancellation,
+  log,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type * as activities from '../activities/index.js';
+import {
+  RUN_ID_PATTERN,
+  STAGES,
+  trainQueueFor,
+  type CheckpointBook,
+  type DataInfo,
+  type EnvInfo,
+  type FailureInfo,
+  type ModelInfo,
+  type ProgressUpdate,
+  type RayInfo,
+  type ResolvedRun,
+  type RunState,
+  type RunStatus,
+  type StageName,
+  type StageState,
+  type Summary,
+  type TrainingRunInput,
+} from '../common/types.js';
+
+export const statusQuery = defineQuery<RunStatus>('status');
+export const progressSignal = defineSignal<[ProgressUpdate]>('progress');
+
+const NON_RETRYABLE = ['InvalidConfig', 'InvalidData', 'ModelLoad', 'OutOfMemory', 'InvalidInput', 'BackendUnavailable'];
+
+const light = proxyActivities<typeof activities>({
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '2s', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+});
+
+/** Validate the workflow input itself (before any activity); throws a non-retryable failure naming the field. */
+export function validateInput(input: unknown): TrainingRunInput {
+  const fail = (field: string, msg: string): never => {
+    throw ApplicationFailure.create({ type: 'InvalidInput', nonRetryable: true, message: `${field}: ${msg}` });
+  };
+  if (input === null || typeof input !== 'object' || Array.isArray(input))
+    fail('input', `expected an object like {"configPath":"configs/builtin-cpu.yaml"}, got ${input === null ? 'null' : Array.isArray(input) ? 'a list' : typeof input}`);
+  const i = input as Record<string, unknown>;
+  const allowed = ['configPath', 'config', 'set', 'runId', 'force', 'source'];
+  for (const k of Object.keys(i)) if (!allowed.includes(k)) fail(k, `unknown input field (allowed: ${allowed.join(', ')})`);
+  const hasPath = i.configPath !== undefined;
+  const hasInline = i.config !== undefined;
+  if (hasPath === hasInline) fail('configPath', `exactly one of configPath or config is required, got ${hasPath ? 'both' : 'neither'}`);
+  if (hasPath && (typeof i.configPath !== 'string' || i.configPath === '')) fail('configPath', `expected a non-empty string, got ${JSON.stringify(i.configPath)}`);
+  if (hasInline && (i.config === null || typeof i.config !== 'object' || Array.isArray(i.config))) fail('config', 'expected an object (the same shape as a config YAML)');
+  if (i.set !== undefined && (!Array.isArray(i.set) || i.set.some((s) => typeof s !== 'string' || !s.includes('='))))
+    fail('set', 'expected a list of "a.b.c=value" strings');
+  if (i.runId !== undefined && (typeof i.runId !== 'string' || !RUN_ID_PATTERN.test(i.runId)))
+    fail('runId', `expected letters, digits, '.', '_' or '-' (max 100 chars), got ${JSON.stringify(i.runId)}`);
+  if (i.source !== undefined && typeof i.source !== 'string') fail('source', `expected a string, got ${JSON.stringify(i.source)}`);
+  if (i.force !== undefined && typeof i.force !== 'boolean') fail('force', `expected a boolean, got ${JSON.stringify(i.force)}`);
+  return i as TrainingRunInput;
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function failureOf(err: unknown, stage: StageName, attempt: number): FailureInfo {
+  let type = 'Unknown';
+  let message = err instanceof Error ? err.message : String(err);
+  let step: number | null = null;
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof ApplicationFailure) {
+    type = cause.type ?? 'Unknown';
+    message = cause.message;
+    const d = cause.details?.[0] as { step?: number } | undefined;
+    if (d && typeof d.step === 'number') step = d.step;
+  } else if (cause instanceof Error) {
+    type = cause.name;
+    message = cause.message;
+  }
+  return { stage, attempt, type, message, step, time: iso(Date.now()) };
+}
+
+export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> {
+  const info = workflowInfo();
+  const startedMs = Date.now();
+  const status: RunStatus = {
+    runId: info.workflowId,
+    state: 'running',
+    stage: 'validate',
+    backend: 'unknown',
+    stages: STAGES.map((name) => ({ name, state: 'pending' as StageState })),
+    step: 0,
+    totalSteps: 0,
+    latestTrain: {},
+    latestValidation: {},
+    checkpoints: [],
+    best: null,
+    metricName: 'val:accuracy',
+    baseline: null,
+    final: null,
+    attempts: {},
+    failures: [],
+    warnings: [],
+    startedAt: iso(startedMs),
+    updatedAt: iso(startedMs),
+    elapsedSeconds: 0,
+    runDir: null,
+    summaryPath: null,
+  };
+  const touch = () => {
+    status.updatedAt = iso(Date.now());
+    status.elapsedSeconds = Math.round((Date.now() - startedMs) / 1000);
+  };
+  const setStage = (name: StageName, state: StageState, detail?: string) => {
+    const s = status.stages.find((x) => x.name === name)!;
+    s.state = state;
+    if (state === 'running') {
+      s.startedAt = iso(Date.now());
+      status.stage = name;
+    } else if (state !== 'pending') s.endedAt = iso(Date.now());
+    if (detail !== undefined) s.detail = detail;
+    touch();
+  };
+  setHandler(statusQuery, () => {
+    status.elapsedSeconds = Math.round((Date.now() - startedMs) / 1000);
+    return status;
+  });
+  setHandler(progressSignal, (u: ProgressUpdate) => {
+    status.attempts[u.stage] = Math.max(status.attempts[u.stage] ?? 0, u.attempt);
+    if (u.step !== undefined && u.stage === 'train') status.step = Math.max(status.step, u.step);
+    if (u.train) status.latestTrain = { ...status.latestTrain, ...u.train };
+    if (u.validation) status.latestValidation = { ...status.latestValidation, ...u.validation };
+    if (u.failure) status.failures.push({ stage: u.stage, attempt: u.attempt, time: iso(Date.now()), ...u.failure, step: u.failure.step ?? null });
+    touch();
+  });
+
+  // 1. validate input (pure) and config (activity: reads the file, zod, secrets)
+  setStage('validate', 'running');
+  let input: TrainingRunInput;
+  try {
+    input = validateInput(rawInput);
+  } catch (e) {
+    setStage('validate', 'failed', (e as Error).message);
+    status.state = 'failed';
+    throw e;
+  }
+  let run: ResolvedRun;
+  try {
+    run = await light.resolveRun({ ...input, workflowId: info.workflowId });
+  } catch (e) {
+    const f = failureOf(e, 'validate', 1);
+    status.failures.push(f);
+    setStage('validate', 'failed', f.message);
+    status.state = 'failed';
+    if (f.type === 'InvalidConfig' || f.type === 'InvalidInput')
+      throw ApplicationFailure.create({ type: f.type, nonRetryable: true, message: f.message });
+    throw e;
+  }
+  status.runId = run.runId;
+  status.backend = run.config.backend;
+  status.totalSteps = run.config.trainer.grpo.max_num_steps;
+  status.metricName = run.config.trainer.checkpointing.metric_name;
+  status.warnings = run.warnings;
+  status.runDir = run.paths.runDir;
+  for (const w of run.warnings) log.warn(w);
+  setStage('validate', 'done');
+
+  const cfg = run.config;
+  const hb = `${cfg.run.heartbeat_timeout_s} seconds`;
+  const setup = proxyActivities<typeof activities>({
+    startToCloseTimeout: '2 hours',
+    heartbeatTimeout: hb,
+    retry: { initialInterval: '5s', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+  const heavyRetry = { initialInterval: '5s', maximumInterval: '5 minutes', maximumAttempts: cfg.run.max_attempts, nonRetryableErrorTypes: NON_RETRYABLE };
+  const trainer = proxyActivities<typeof activities>({
+    taskQueue: trainQueueFor(info.taskQueue),
+    startToCloseTimeout: `${cfg.run.segment_timeout_min} minutes`,
+    heartbeatTimeout: hb,
+    retry: heavyRetry,
+  });
+  const evaluator = proxyActivities<typeof activities>({
+    taskQueue: trainQueueFor(info.taskQueue),
+    startToCloseTimeout: `${cfg.eval.timeout_min} minutes`,
+    heartbeatTimeout: hb,
+    retry: heavyRetry,
+  });
+
+  let ray: RayInfo | null = null;
+  let finalState: RunState = 'completed';
+  let current: StageName = 'prepareEnvironment';
+  let pendingError: unknown = null;
+
+  const stage = async <T>(name: StageName, fn: () => Promise<T>, detail?: (r: T) => string): Promise<T> => {
+    current = name;
+    setStage(name, 'running');
+    const r = await fn();
+    setStage(name, 'done', detail?.(r));
+    return r;
+  };
+
+  try {
+    const env: EnvInfo = await stage(
+      'prepareEnvironment',
+      async () => {
+        const e = await setup.prepareEnvironment({ run, force: input.force ?? false });
+        await setup.checkTrainerConfig({ run, env: e });
+        return e;
+      },
+      (e) => `${e.rebuilt ? 'built' : 'reused'} ${e.envDir} (fingerprint ${e.fingerprint})${cfg.backend === 'nemo_rl' ? `; NRL_FORCE_REBUILD_VENVS=${e.nrlForceRebuildVenvs}` : ''}`,
+    );
+    const data: DataInfo = await stage('prepareData', () => setup.prepareData({ run, env }), (d) => d.dataDir);
+    const model: ModelInfo = await stage('fetchModel', () => setup.fetchModel({ run, env }), (m) => `${m.modelDir} (${m.fingerprint})`);
+    if (cfg.ray.enabled) ray = await stage('startRay', () => setup.startRay({ run, env }), (r) => `RAY_ADDRESS=${r.address}`);
+    else setStage('startRay', 'skipped', 'ray.enabled=false');
+
+    // Resume: a re-started workflow for an existing run dir continues from its newest checkpoint.
+    let book: CheckpointBook = await light.bookkeepCheckpoints({ run });
+    const applyBook = (b: CheckpointBook) => {
+      book = b;
+      status.checkpoints = b.retained;
+      status.best = b.best;
+      if (b.newest) status.step = Math.max(status.step, b.newest.step);
+      touch();
+    };
+    applyBook(book);
+
+    if (cfg.eval.baseline && status.step === 0) {
+      status.baseline = await stage(
+        'baselineEval',
+        () => evaluator.evaluate({ run, env, data, model, ray, which: 'baseline', modelPath: model.modelDir }),
+        (r) => (r ? `accuracy ${r.accuracy.toFixed(3)} on ${r.numTasks} tasks` : 'not supported by backend'),
+      );
+    } else setStage('baselineEval', 'skipped', cfg.eval.baseline ? 'resumed run (already trained)' : 'eval.baseline=false');
+
+    current = 'train';
+    setStage('train', 'running');
+    const total = cfg.trainer.grpo.max_num_steps;
+    const seg = cfg.backend === 'nemo_rl' ? total : cfg.run.segment_steps;
+    let step = book.newest?.step ?? 0;
+    while (step < total) {
+      const target = Math.min((Math.floor(step / seg) + 1) * seg, total);
+      log.info('training segment', { from: step, to: target });
+      const r = await trainer.trainSegment({ run, env, data, model, ray, stopAfterStep: target });
+      status.latestTrain = { ...status.latestTrain, ...r.latestTrain };
+      status.latestValidation = { ...status.latestValidation, ...r.latestValidation };
+      status.attempts.train = Math.max(status.attempts.train ?? 0, r.attempt);
+      applyBook(await light.bookkeepCheckpoints({ run }));
+      if (r.step <= step && r.step < target) {
+        log.warn('trainer made no progress; stopping', { step: r.step, target });
+        break;
+      }
+      step = r.step;
+      status.step = step;
+      if (r.finished) break;
+    }
+    setStage('train', 'done', `step ${status.step}/${total}`);
+
+    const target = book.best ?? book.newest;
+    if (cfg.eval.final && target) {
+      status.final = await stage(
+        'finalEval',
+        () => evaluator.evaluate({ run, env, data, model, ray, which: 'final', modelPath: target.dir }),
+        (r) => (r ? `accuracy ${r.accuracy.toFixed(3)} (step_${target.step})` : 'not supported by backend'),
+      );
+    } else setStage('finalEval', 'skipped', cfg.eval.final ? 'no checkpoint' : 'eval.final=false');
+  } catch (err) {
+    pendingError = err;
+    if (isCancellation(err)) {
+      finalState = 'cancelled';
+      setStage(current, 'cancelled');
+      log.warn('run cancelled; cleaning up', { stage: current });
+    } else {
+      finalState = 'failed';
+      const f = failureOf(err, current, status.attempts[current] ?? 1);
+      if (!status.failures.some((x) => x.stage === f.stage && x.message === f.message)) status.failures.push(f);
+      setStage(current, 'failed', f.message.split('\n')[0]);
+      log.error('run failed', { stage: current, type: f.type });
+    }
+  }
+
+  // Summary + cleanup run even when the run was cancelled (non-cancellable scope).
+  const summary = await CancellationScope.nonCancellable(async () => {
+    setStage('summary', 'running');
+    status.state = finalState;
+    touch();
+    const s: Summary = {
+      runId: run.runId,
+      state: finalState,
+      backend: cfg.backend,
+      configSource: run.configSource,
+      steps: { completed: status.step, total: status.totalSteps },
+      baselineAccuracy: status.baseline?.accuracy ?? null,
+      finalAccuracy: status.final?.accuracy ?? null,
+      finalModel: status.final?.model ?? null,
+      checkpoints: status.checkpoints,
+      best: status.best,
+      metricName: status.metricName,
+      latestTrain: status.latestTrain,
+      latestValidation: status.latestValidation,
+      failures: status.failures,
+      warnings: status.warnings,
+      startedAt: status.startedAt,
+      finishedAt: iso(Date.now()),
+      elapsedSeconds: Math.round((Date.now() - startedMs) / 1000),
+      runDir: run.paths.runDir,
+    };
+    try {
+      const written = await light.writeSummary({ summary: s });
+      status.summaryPath = written.text;
+      setStage('summary', 'done', written.json);
+    } catch (e) {
+      setStage('summary', 'failed', (e as Error).message);
+    }
+    setStage('cleanup', 'running');
+    try {
+      const c = await light.cleanupRun({ run });
+      setStage('cleanup', 'done', `${c.rayStopped ? 'stopped Ray' : 'no Ray to stop'}${c.trainerStopped ? '; stopped orphan trainer' : ''}`);
+    } catch (e) {
+      setStage('cleanup', 'failed', (e as Error).message);
+    }
+    return s;
+  });
+  if (pendingError) throw pendingError;
+  return summary;
+}

@@ -1,0 +1,114 @@
+"""TEST DOUBLE of the built-in trainer's command-line contract (NOT the real trainer).
+
+Used only by workflow tests that need deterministic timing (cancellation, crash + resume,
+locks). The acceptance end-to-end test runs the real trainer under trainer/.
+Knobs (env): FAKE_STEP_SECONDS (default 0.2), FAKE_CRASH_AT_STEP (exit 1 once at that step,
+marker file in log_dir), FAKE_FAIL_TYPE (write failure.json with that type and exit 1).
+"""
+import json, os, re, shutil, sys, time
+
+import yaml
+
+
+def parse_overrides(args):
+    cfg_path, overrides = None, {}
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--config":
+            cfg_path = args[i + 1]; i += 2; continue
+        k, _, v = a.lstrip("+").partition("=")
+        overrides[k] = yaml.safe_load(v) if v != "" else ""
+        i += 1
+    cfg = yaml.safe_load(open(cfg_path)) if cfg_path else {}
+    for k, v in overrides.items():
+        cur = cfg
+        parts = k.split(".")
+        for p in parts[:-1]:
+            cur = cur.setdefault(p, {})
+        cur[parts[-1]] = v
+    return cfg
+
+
+def opt(args, name, default=None):
+    return args[args.index(name) + 1] if name in args else default
+
+
+def fail(log_dir, typ, msg, step=None, code=1):
+    os.makedirs(log_dir, exist_ok=True)
+    json.dump({"type": typ, "message": msg, "step": step}, open(os.path.join(log_dir, "failure.json"), "w"))
+    print(f"error: {typ}: {msg}", flush=True)
+    sys.exit(code)
+
+
+def newest(ckdir):
+    best = 0
+    if os.path.isdir(ckdir):
+        for n in os.listdir(ckdir):
+            m = re.fullmatch(r"step_(\d+)", n)
+            if m and os.path.exists(os.path.join(ckdir, n, "training_info.json")):
+                best = max(best, int(m.group(1)))
+    return best
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "prepare-model":
+        out = opt(args, "--out"); os.makedirs(out, exist_ok=True)
+        json.dump({"architectures": ["LlamaForCausalLM"], "fake": True}, open(os.path.join(out, "config.json"), "w"))
+        open(os.path.join(out, "model.safetensors"), "wb").write(b"fake")
+        print(json.dumps({"model_dir": out, "fingerprint": "fake-tiny" if "--tiny-random" in args else "fake"}))
+    elif cmd == "prepare-data":
+        out = opt(args, "--out-dir"); os.makedirs(out, exist_ok=True)
+        for name, n in (("train.jsonl", 8), ("validation.jsonl", 4)):
+            with open(os.path.join(out, name), "w") as f:
+                for i in range(n):
+                    f.write(json.dumps({"id": i, "category": "email" if i % 2 else "calendar"}) + "\n")
+        json.dump({"train": 8, "validation": 4}, open(os.path.join(out, "split_manifest.json"), "w"))
+    elif cmd == "check-config":
+        cfg = parse_overrides(args)
+        if not isinstance(cfg.get("grpo", {}).get("max_num_steps"), int):
+            print("grpo.max_num_steps: expected int", file=sys.stderr); sys.exit(2)
+    elif cmd == "evaluate":
+        out = opt(args, "--out")
+        model = opt(args, "--model")
+        acc = 0.1 + 0.05 * (int(re.search(r"step_(\d+)", model).group(1)) / 6 if re.search(r"step_(\d+)", model) else 0)
+        json.dump({"accuracy": acc, "per_category": {"email": acc}, "num_tasks": 4, "transcripts": []}, open(out, "w"))
+    elif cmd == "train":
+        cfg = parse_overrides(args)
+        ck = cfg["checkpointing"]; g = cfg["grpo"]; log_dir = cfg["logger"]["log_dir"]
+        ckdir = ck["checkpoint_dir"]; os.makedirs(ckdir, exist_ok=True); os.makedirs(log_dir, exist_ok=True)
+        if os.environ.get("FAKE_FAIL_TYPE"):
+            fail(log_dir, os.environ["FAKE_FAIL_TYPE"], "injected failure", newest(ckdir))
+        stop = int(g.get("stop_after_step", g["max_num_steps"]))
+        step = newest(ckdir)
+        crash_at = int(os.environ.get("FAKE_CRASH_AT_STEP", "0"))
+        marker = os.path.join(log_dir, "crashed-once")
+        print(f"resuming from step {step}, RAY_ADDRESS={os.environ.get('RAY_ADDRESS')}", flush=True)
+        while step < min(stop, g["max_num_steps"]):
+            step += 1
+            time.sleep(float(os.environ.get("FAKE_STEP_SECONDS", "0.2")))
+            if crash_at and step == crash_at and not os.path.exists(marker):
+                open(marker, "w").write("x"); print("simulated crash", flush=True); os._exit(1)
+            with open(os.path.join(log_dir, "metrics.jsonl"), "a") as f:
+                f.write(json.dumps({"kind": "train", "step": step, "train/reward": 0.1 * step, "train/loss": 1.0 / step, "time": time.time()}) + "\n")
+            val = None
+            if step % g["val_period"] == 0:
+                val = 0.1 + 0.05 * step / 6
+                with open(os.path.join(log_dir, "metrics.jsonl"), "a") as f:
+                    f.write(json.dumps({"kind": "validation", "step": step, "validation/accuracy": val}) + "\n")
+            print(f"step {step}: reward {0.1*step:.3f}", flush=True)
+            if step % ck["save_period"] == 0 or step == stop:
+                tmp = os.path.join(ckdir, f"tmp_step_{step}"); os.makedirs(tmp, exist_ok=True)
+                info = {"total_steps": step, "current_step": step, "current_epoch": 0, "consumed_samples": step * 2}
+                if val is not None:
+                    info["val:accuracy"] = val
+                json.dump(info, open(os.path.join(tmp, "training_info.json"), "w"))
+                final = os.path.join(ckdir, f"step_{step}")
+                shutil.rmtree(final, ignore_errors=True); os.rename(tmp, final)
+    else:
+        print(f"unknown command {cmd}", file=sys.stderr); sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+/** `grpo plan` output and config parsing details (in-process). */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { ROOT, cli } from '../helpers.js';
+import { loadConfigFile, parseSet, validateConfig, ConfigError } from '../../src/config/load.js';
+import { renderPlan } from '../../src/cli/plan.js';
+import { redact } from '../../src/common/redact.js';
+
+test('plan for the NeMo RL recipe shows the seed launch, its environment (secrets redacted) and optional force-cleanup', () => {
+  const prev = process.env.HF_TOKEN;
+  process.env.HF_TOKEN = 'hf_secretsecretsecretsecret';
+  try {
+    const plan = renderPlan(loadConfigFile(join(ROOT, 'configs', 'nemo-rl-nemotron-nano-9b.yaml')));
+    for (const s of [
+      'EXP_NAME="$(date +%Y%m%d)/penguin_grpo/nemotron_nano_v2_9b/workplace_assistant_001"',
+      'CONFIG_PATH=examples/penguin/grpo_workplace_assistant_nemotron_nano_v2_9b.yaml',
+      'TORCH_CUDA_ARCH_LIST="9.0 10.0"',
+      'HF_HOME=.cache/',
+      'NRL_FORCE_REBUILD_VENVS=true',
+      'uv run python examples/penguin/run_grpo_penguin.py',
+      '--config=$CONFIG_PATH',
+      'logger.wandb.project="${USER}-nemo-gym-rl-integration"',
+      'logger.wandb.name=$EXP_NAME',
+      'logger.log_dir=results/$EXP_NAME',
+      'pkill -f VllmAsyncGenerationWorker',
+      'ray stop --force',
+      'python -c "import ray; ray.shutdown()"',
+      'optional force-cleanup',
+      "HF_TOKEN=<redacted; taken from the worker's environment>",
+      "WANDB_API_KEY=<redacted; taken from the worker's environment",
+      'keep top 3 by val:accuracy',
+    ])
+      assert.ok(plan.includes(s), `plan lacks ${s}\n${plan}`);
+    assert.ok(!plan.includes('hf_secretsecretsecretsecret'));
+  } finally {
+    if (prev === undefined) delete process.env.HF_TOKEN;
+    else process.env.HF_TOKEN = prev;
+  }
+});
+
+test('plan for the default config lists every stage with exact commands', () => {
+  const plan = renderPlan(loadConfigFile(join(ROOT, 'configs', 'builtin-cpu.yaml')), 'r1');
+  for (const s of ['prepareEnvironment', '--no-deps -r', 'requirements.lock', 'prepare-data', 'prepare-model', 'HF_HUB_OFFLINE=1', 'ray', 'start --head', 'segments ending at steps 6, 12', 'grpo.stop_after_step=<segment end>', "RAY_ADDRESS='127.0.0.1:<ray port>'", 'evaluate', 'summary.json', 'cleanup'])
+    assert.ok(plan.includes(s), `plan lacks ${s}`);
+});
+
+test('the plan command runs nothing and exits 0', async () => {
+  const r = await cli(['plan', join(ROOT, 'configs', 'builtin-cpu.yaml')], { env: { TEMPORAL_ADDRESS: '127.0.0.1:1' } });
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.stdout, /nothing is run/);
+});
+
+test('--set values are YAML scalars and create nested fields', () => {
+  assert.deepEqual(parseSet('a.b=6'), { path: ['a', 'b'], value: 6 });
+  assert.deepEqual(parseSet('a=true'), { path: ['a'], value: true });
+  assert.deepEqual(parseSet('a=null'), { path: ['a'], value: null });
+  assert.deepEqual(parseSet('a="6"'), { path: ['a'], value: '6' });
+  assert.deepEqual(parseSet('x=9.0 10.0'), { path: ['x'], value: '9.0 10.0' });
+  const c = loadConfigFile(join(ROOT, 'configs', 'builtin-cpu.yaml'), ['trainer.grpo.max_num_steps=4', 'trainer.policy.generation.top_k=5']);
+  assert.equal(c.config.trainer.grpo.max_num_steps, 4);
+  assert.equal((c.config.trainer.policy as { generation: { top_k: number } }).generation.top_k, 5);
+});
+
+test('inline configs are validated the same way', () => {
+  assert.throws(() => validateConfig([1, 2]), (e: unknown) => e instanceof ConfigError && /expected a mapping/.test((e as Error).message));
+  assert.throws(() => validateConfig({ trainer: {} }), (e: unknown) => e instanceof ConfigError && /trainer\.grpo: expected object, got nothing/.test((e as Error).message));
+});
+
+test('redaction hides secrets from the worker env and token-shaped strings', () => {
+  assert.equal(redact('token hf_abcdefghij12345 ok', {}), 'token *** ok');
+  assert.equal(redact('key=s3cr3tvalue', { WANDB_API_KEY: 's3cr3tvalue' }), 'key=***');
+});

@@ -1,0 +1,96 @@
+/**
+ * Acceptance end-to-end test: the whole `trainingRun` workflow with the REAL built-in trainer
+ * (trainer/, `python -m grpo_trainer`) and a tiny random-weights model of the same architecture,
+ * against a real dev server, driven through the `grpo` CLI like a user: env (reused), data, model,
+ * Ray head, baseline eval, 2 segments of training with checkpoints, bookkeeping, final eval of the
+ * best checkpoint, summary, cleanup.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { ROOT, STATE, cli, testEnv, uniq } from '../helpers.js';
+import { createWorkers, type PipelineWorkers } from '../../src/worker/index.js';
+import type { RunStatus, Summary } from '../../src/common/types.js';
+import { isAlive } from '../../src/activities/proc.js';
+
+delete process.env.GRPO_TRAINER_DIR; // the real trainer
+process.env.GRPO_STATE_DIR = STATE;
+
+let env: TestWorkflowEnvironment;
+let workers: PipelineWorkers;
+let running: Promise<void>;
+const taskQueue = uniq('grpo-e2e');
+const runId = uniq('e2e');
+
+before(async () => {
+  env = await testEnv();
+  workers = await createWorkers({ connection: env.nativeConnection, taskQueue, shutdownGraceTime: '5s' });
+  running = workers.run();
+});
+after(async () => {
+  workers.shutdown();
+  await running;
+  await env.teardown();
+  rmSync(join(STATE, 'runs', runId), { recursive: true, force: true });
+});
+
+test('end to end with the real trainer and a tiny random model', { timeout: 15 * 60_000 }, async () => {
+  assert.ok(existsSync(join(ROOT, 'trainer', 'grpo_trainer', '__main__.py')), 'real trainer present');
+  // Start through the workflow client with the same input `grpo run` sends, then follow via the CLI.
+  const set = [
+    'model.source=tiny-random',
+    'eval.limit=3',
+    'trainer.grpo.max_num_steps=4',
+    'run.segment_steps=2',
+    'trainer.grpo.val_period=2',
+    'trainer.checkpointing.save_period=2',
+    'trainer.checkpointing.keep_top_k=1',
+    'trainer.grpo.max_val_samples=3',
+    'trainer.grpo.num_prompts_per_step=1',
+    'trainer.grpo.num_generations_per_prompt=2',
+    'trainer.policy.generation.max_new_tokens=16',
+    'trainer.policy.train_micro_batch_size=2',
+  ];
+  const h = await env.client.workflow.start('trainingRun', { taskQueue, workflowId: runId, args: [{ configPath: join(ROOT, 'configs', 'builtin-cpu.yaml'), runId, set }] });
+  // Live status while it runs.
+  let sawTrain = false;
+  let raySeen: { pid: number } | null = null;
+  for (;;) {
+    const d = await h.describe();
+    if (d.status.name !== 'RUNNING') break;
+    const s = await h.query<RunStatus>('status').catch(() => null);
+    if (s?.stage === 'train') sawTrain = true;
+    const rayJson = join(STATE, 'runs', runId, 'ray.json');
+    if (!raySeen && existsSync(rayJson)) raySeen = JSON.parse(readFileSync(rayJson, 'utf8'));
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const summary = (await h.result()) as Summary;
+  assert.ok(sawTrain, 'status query showed the train stage');
+  assert.equal(summary.state, 'completed', JSON.stringify(summary.failures));
+  assert.equal(summary.steps.completed, 4);
+  assert.equal(typeof summary.baselineAccuracy, 'number');
+  assert.equal(typeof summary.finalAccuracy, 'number');
+  assert.ok(summary.best, 'a best checkpoint');
+  const ckdir = join(STATE, 'runs', runId, 'checkpoints');
+  const steps = readdirSync(ckdir).filter((n) => /^step_\d+$/.test(n));
+  assert.ok(steps.includes('step_4'), `newest kept: ${steps}`);
+  assert.ok(steps.length <= 2, `top-1 + newest: ${steps}`);
+  assert.ok(!readdirSync(ckdir).some((n) => n.startsWith('tmp_step_')));
+  const metrics = readFileSync(join(STATE, 'runs', runId, 'logs', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.ok(metrics.some((m) => m.kind === 'train' && m.step === 4));
+  assert.ok(metrics.some((m) => m.kind === 'validation'));
+  // Ray: started for the run and stopped at the end.
+  assert.ok(raySeen, 'a Ray head was started');
+  assert.ok(!isAlive(raySeen!.pid), 'the Ray head was stopped');
+  // The CLI reads the finished run.
+  const st = await cli(['status', runId, '--json'], { env: { TEMPORAL_ADDRESS: env.connection.options.address } });
+  assert.equal(st.code, 0, st.out);
+  const js = JSON.parse(st.stdout) as RunStatus & { workflowStatus: string };
+  assert.equal(js.workflowStatus, 'COMPLETED');
+  assert.equal(js.state, 'completed');
+  const text = readFileSync(join(STATE, 'runs', runId, 'summary.txt'), 'utf8');
+  assert.match(text, /Validation accuracy: baseline \d\.\d{3} -> final \d\.\d{3}/);
+  assert.match(text, /Retained checkpoints/);
+});
