@@ -8,8 +8,7 @@ from typing import Any
 
 from .config.loader import load_config
 from .rollout.episodes import run_episodes, summarise
-from .training.grpo import _device_and_dtype, load_policy, validation_subset
-from .data.tasks import load_tasks
+from .training.grpo import _device_and_dtype, load_policy, load_split, validation_subset
 
 
 def evaluate_model(model: str, tasks_path: str, out: str, *, limit: int | None = None,
@@ -19,7 +18,7 @@ def evaluate_model(model: str, tasks_path: str, out: str, *, limit: int | None =
     policy, tokenizer = load_policy(model, dtype, prefill_tool_call=cfg.env.workplace_assistant.prefill_tool_call)
     policy.to(device)
     policy.eval()
-    tasks = validation_subset(load_tasks(tasks_path), limit)
+    tasks = validation_subset(load_split(tasks_path, cfg.data.categories), limit)
     gen = cfg.policy.generation
     episodes = run_episodes(policy, tokenizer, tasks, tool_mode=cfg.env.workplace_assistant.tools,
                             max_tool_steps=cfg.env.workplace_assistant.max_tool_steps,
