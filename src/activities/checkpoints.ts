@@ -36,7 +36,8 @@ export async function listCheckpoints(dir: string, metricName: string): Promise<
       if (!(await stat(full)).isDirectory()) continue;
       const info = JSON.parse(await readFile(join(full, 'training_info.json'), 'utf8')) as Record<string, unknown>;
       const v = info[metricName];
-      complete.push({ step: Number(m[1]), dir: full, metric: typeof v === 'number' && Number.isFinite(v) ? v : null });
+      const savedAt = typeof info.saved_at === 'number' ? Math.round(info.saved_at * 1000) : undefined;
+      complete.push({ step: Number(m[1]), dir: full, metric: typeof v === 'number' && Number.isFinite(v) ? v : null, ...(savedAt ? { savedAtMs: savedAt } : {}) });
     } catch {
       // no (readable) training_info.json: incomplete, neither counted nor deleted
     }

@@ -18,6 +18,7 @@ import {
   type DataInfo,
   type EnvInfo,
   type EvalResult,
+  type FailureDetails,
   type Metrics,
   type ModelInfo,
   type RayInfo,
@@ -28,19 +29,20 @@ import {
   type TrainingRunInput,
 } from '../common/types.js';
 import { redact } from '../common/redact.js';
-import { FileFollower, groupAlive, killGroup, procCmdline, spawnToLog, tailFile } from './proc.js';
+import { FileFollower, groupAlive, killGroup, oomKillCount, procCmdline, spawnToLog, tailFile } from './proc.js';
+import { classifyFailure, FATAL_TYPES } from '../failures/classifier.js';
 import { CheckpointLock, LockBusyError, stopOrphanTrainer } from './lock.js';
 import { bookkeep, listCheckpoints } from './checkpoints.js';
-import { attempt, cancellationSignal, heartbeat, log, reportProgress, throwIfCancelled } from './context.js';
+import { attempt, cancellationSignal, currentContext, heartbeat, log, reportProgress, throwIfCancelled } from './context.js';
 import { renderSummaryText } from './summary.js';
 
-/** Failure types the trainer reports that a plain retry cannot fix. */
-export const NON_RETRYABLE_TYPES = ['InvalidConfig', 'InvalidData', 'ModelLoad', 'OutOfMemory', 'InvalidInput', 'BackendUnavailable'];
+/** Failure types that a retry cannot fix. */
+export const NON_RETRYABLE_TYPES = [...FATAL_TYPES];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function backendCtx(run: ResolvedRun, extra: Partial<BackendContext> = {}): BackendContext {
-  return { config: run.config, repoRoot: REPO_ROOT, stateDir: run.paths.stateDir, paths: run.paths, ...extra };
+  return { config: run.config, repoRoot: REPO_ROOT, stateDir: run.paths.stateDir, paths: run.paths, hubOffline: !!run.hubOffline, trainerOverrides: run.trainerOverrides ?? [], ...extra };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -230,20 +232,57 @@ async function runSimple(run: ResolvedRun, spec: CommandSpec, logName: string, s
   return r;
 }
 
-async function failureFromTrainer(run: ResolvedRun, stage: StageName, r: TrackedResult, label: string, failurePathOverride?: string): Promise<never> {
+interface FailureContext {
+  /** The trainer's failure.json (default: the backend's). */
+  failurePath?: string;
+  /** cgroup OOM-kill count before the process started. */
+  oomKillsBefore?: number | null;
+  /** Step reached, when the trainer did not say (from metrics / heartbeats). */
+  step?: number | null;
+  /** When the lost work started: the attempt's trainer start. */
+  startedAtMs?: number;
+  modelCached?: boolean;
+}
+
+/**
+ * Classify a failed trainer command and throw it as a non-retryable ApplicationFailure of that type:
+ * the workflow's recovery policy (src/failures/policy.ts) decides what happens next, with its own
+ * budget per type. Only worker loss (heartbeat timeout) is retried by Temporal itself.
+ */
+async function failureFromTrainer(run: ResolvedRun, stage: StageName, r: TrackedResult, label: string, fc: FailureContext = {}): Promise<never> {
   const backend = getBackend(run.config.backend);
-  const failurePath = failurePathOverride ?? backend.failureFile(run.paths);
+  const failurePath = fc.failurePath ?? backend.failureFile(run.paths);
   const report = existsSync(failurePath) ? backend.parseFailure(await readFile(failurePath, 'utf8')) : null;
-  const type = report?.type ?? (r.code === 2 ? 'InvalidConfig' : 'TrainerCrashed');
-  const message = redact(report ? `${label} failed: ${report.type}: ${report.message}` : `${label} exited with ${r.signal ?? `code ${r.code}`}\n${r.tail.slice(-1500)}`);
-  await reportProgress({ stage, attempt: attempt(), failure: { type, message, step: report?.step ?? null } }, { force: true });
-  throw ApplicationFailure.create({
-    type,
-    message,
-    nonRetryable: NON_RETRYABLE_TYPES.includes(type),
-    details: [{ step: report?.step ?? null, exitCode: r.code }],
-    ...(type === 'RateLimited' ? { nextRetryDelay: '60s' } : {}),
+  const oomNow = oomKillCount();
+  const c = classifyFailure({
+    report,
+    exitCode: r.code,
+    signal: r.signal,
+    logTail: r.tail,
+    oomKillObserved: fc.oomKillsBefore != null && oomNow != null && oomNow > fc.oomKillsBefore,
   });
+  const newest = (await listCheckpoints(run.paths.checkpointDir, run.config.trainer.checkpointing.metric_name)).complete.at(-1) ?? null;
+  const failedAtMs = Date.now();
+  const since = Math.max(newest?.savedAtMs ?? 0, fc.startedAtMs ?? 0);
+  const details: FailureDetails = {
+    rule: c.rule,
+    step: report?.step ?? fc.step ?? null,
+    exitCode: r.code,
+    signal: r.signal,
+    failedAtMs,
+    retryAfterSeconds: c.retryAfterSeconds,
+    checkpointStep: newest?.step ?? null,
+    workSinceMs: since > 0 ? since : null,
+    modelCached: fc.modelCached ?? true,
+  };
+  const how = r.signal ?? `code ${r.code}`;
+  const message = redact(
+    report && report.type !== 'Unknown'
+      ? `${label} failed: ${report.type}: ${report.message}`
+      : `${label} exited with ${how}: ${c.type} (classifier rule ${c.rule})${report ? `: ${report.message}` : ''}\n${r.tail.slice(-1500)}`,
+  );
+  await reportProgress({ stage, attempt: attempt(), failure: { type: c.type, message, step: details.step } }, { force: true });
+  throw ApplicationFailure.create({ type: c.type, message, nonRetryable: true, details: [details] });
 }
 
 /** Run the trainer's own config check (exit 2 → non-retryable InvalidConfig naming the key). */
@@ -269,7 +308,7 @@ export async function prepareData(input: { run: ResolvedRun; env: EnvInfo }): Pr
   if (existsSync(d.manifest) && existsSync(d.train) && existsSync(d.validation)) return info;
   await mkdir(d.dir, { recursive: true });
   const r = await runSimple(run, d.command, 'prepare-data.log', 'prepareData');
-  if (r.code !== 0) await failureFromTrainer(run, 'prepareData', r, 'prepare-data');
+  if (r.code !== 0) await failureFromTrainer(run, 'prepareData', r, 'prepare-data', { failurePath: join(d.dir, 'failure.json') });
   return info;
 }
 
@@ -284,7 +323,7 @@ export async function fetchModel(input: { run: ResolvedRun; env: EnvInfo }): Pro
   const logFile = join(run.paths.logDir, 'fetch-model.log');
   const r = await runTracked(m.command, logFile, { tickMs: 3000, onTick: () => ({ stage: 'fetchModel', modelDir: m.dir }) });
   if (r.cancelled) confirmCancel();
-  if (r.code !== 0) await failureFromTrainer(run, 'fetchModel', r, 'prepare-model', modelFailure);
+  if (r.code !== 0) await failureFromTrainer(run, 'fetchModel', r, 'prepare-model', { failurePath: modelFailure, modelCached: existsSync(join(m.dir, 'config.json')) });
   const lastJson = r.tail
     .trim()
     .split('\n')
@@ -429,6 +468,28 @@ export async function stopRay(input: { run: ResolvedRun }): Promise<{ stopped: b
   return { stopped };
 }
 
+/**
+ * The Ray failure policy: stop this run's Ray head and every process it started (its session),
+ * optionally run the seed's host-wide cleanup, then start a fresh head.
+ */
+export async function restartRay(input: { run: ResolvedRun; env: EnvInfo; forceCleanup: boolean }): Promise<RayInfo> {
+  await stopRay({ run: input.run });
+  if (input.forceCleanup) await forceCleanupHost(input.env);
+  return startRay({ run: input.run, env: input.env });
+}
+
+/** The seed's manual cleanup (`pkill -f VllmAsyncGenerationWorker`, `ray stop --force`): host-wide, opt-in only. */
+async function forceCleanupHost(env: EnvInfo): Promise<void> {
+  const { execFile } = await import('node:child_process');
+  const run = (cmd: string, args: string[]) =>
+    new Promise<void>((res) => execFile(cmd, args, { timeout: 60_000 }, (err) => {
+      log('warn', 'force cleanup (recovery.force_cleanup=true)', { command: [cmd, ...args].join(' '), result: err ? err.message.split('\n')[0] : 'ok' });
+      res();
+    }));
+  await run('pkill', ['-f', 'VllmAsyncGenerationWorker']);
+  await run(join(env.envDir, 'bin', 'ray'), ['stop', '--force']);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Evaluation
 
@@ -444,7 +505,7 @@ export async function evaluate(input: { run: ResolvedRun; env: EnvInfo; data: Da
   await rm(join(run.paths.evalDir, 'failure.json'), { force: true });
   const r = await runTracked(spec, join(run.paths.logDir, `eval-${input.which}.log`), { tickMs: 3000, onTick: () => ({ stage, model: input.modelPath }) });
   if (r.cancelled) confirmCancel();
-  if (r.code !== 0 || !existsSync(outPath)) await failureFromTrainer(run, stage, r, `evaluate (${input.which})`, join(run.paths.evalDir, 'failure.json'));
+  if (r.code !== 0 || !existsSync(outPath)) await failureFromTrainer(run, stage, r, `evaluate (${input.which})`, { failurePath: join(run.paths.evalDir, 'failure.json') });
   const o = JSON.parse(await readFile(outPath, 'utf8')) as { accuracy: number; per_category?: Record<string, number>; num_tasks?: number };
   return { accuracy: o.accuracy, perCategory: o.per_category ?? {}, numTasks: o.num_tasks ?? 0, outPath, model: input.modelPath };
 }
@@ -477,6 +538,12 @@ export async function trainSegment(input: TrainSegmentInput): Promise<SegmentRes
   try {
     const before = await listCheckpoints(run.paths.checkpointDir, metricName);
     const startStep = before.complete.at(-1)?.step ?? 0;
+    await ledgerLostAttempt(n, lock, startStep);
+    // We hold the lock and no trainer of ours runs: a tmp_step_N left now is a dead write.
+    for (const name of before.inProgress) {
+      log('warn', 'removing an incomplete checkpoint write left by a failed attempt', { dir: name });
+      await rm(join(run.paths.checkpointDir, name), { recursive: true, force: true });
+    }
     const latestTrain: Metrics = {};
     const latestValidation: Metrics = {};
     let step = startStep;
@@ -500,8 +567,14 @@ export async function trainSegment(input: TrainSegmentInput): Promise<SegmentRes
     const failurePath = backend.failureFile(run.paths);
     if (existsSync(failurePath)) await rename(failurePath, `${failurePath}.${Date.now()}.prev`);
     await reportProgress({ stage: 'train', attempt: n, step, train: latestTrain, validation: latestValidation }, { force: true });
-    const spec = backend.launch(backendCtx(run, { env, data, model, ray }), stopAfterStep);
-    const r = await runTracked(spec, join(run.paths.logDir, 'trainer.log'), {
+    const spec = withAddressSpaceLimit(backend.launch(backendCtx(run, { env, data, model, ray }), stopAfterStep), run.config.run.trainer_address_space_mb);
+    const logFile = join(run.paths.logDir, 'trainer.log');
+    const logFollower = new FileFollower(logFile);
+    await logFollower.skipToEnd();
+    let running: { atMs: number; fromStep: number } | null = null;
+    const oomKillsBefore = oomKillCount();
+    const startedAtMs = Date.now();
+    const r = await runTracked(spec, logFile, {
       tickMs: 2000,
       onSpawn: async (pid) => {
         await lock.writeTrainerPid(pid);
@@ -509,14 +582,29 @@ export async function trainSegment(input: TrainSegmentInput): Promise<SegmentRes
       },
       onTick: async () => {
         consume(await follower.readNewLines());
+        if (!running) {
+          for (const line of await logFollower.readNewLines()) {
+            const m = RUNNING_MARK.exec(line);
+            if (m) {
+              running = { atMs: Date.now(), fromStep: Number(m[1]) };
+              await reportProgress({ stage: 'train', attempt: n, running }, { force: true });
+              break;
+            }
+          }
+        }
         void reportProgress({ stage: 'train', attempt: n, step, train: { ...latestTrain }, validation: { ...latestValidation } });
-        return { stage: 'train', step, stopAfterStep, train: { ...latestTrain }, validation: { ...latestValidation } };
+        return { stage: 'train', step, stopAfterStep, atMs: Date.now(), checkpointStep: startStep, train: { ...latestTrain }, validation: { ...latestValidation } };
       },
     });
     await lock.clearTrainerPid();
     consume(await follower.readNewLines());
     if (r.cancelled) confirmCancel();
-    if (r.code !== 0) await failureFromTrainer(run, 'train', r, `training segment to step ${stopAfterStep}`);
+    if (r.code !== 0)
+      await failureFromTrainer(run, 'train', r, `training segment to step ${stopAfterStep}`, {
+        oomKillsBefore,
+        step,
+        startedAtMs: (running as { atMs: number } | null)?.atMs ?? startedAtMs,
+      });
     const after = await listCheckpoints(run.paths.checkpointDir, metricName);
     const newest = after.complete.at(-1)?.step ?? step;
     const finalStep = Math.max(newest, step);
@@ -526,6 +614,40 @@ export async function trainSegment(input: TrainSegmentInput): Promise<SegmentRes
     await lock.clearTrainerPid().catch(() => undefined);
     await lock.release();
   }
+}
+
+/** Printed by the built-in trainer once the model is loaded and training is under way. */
+const RUNNING_MARK = /\[grpo\] training running from step (\d+)/;
+
+/** Run the trainer under RLIMIT_AS (MiB) so a runaway allocation fails as a classified OutOfMemory. */
+export function withAddressSpaceLimit(spec: CommandSpec, mb: number | null): CommandSpec {
+  if (!mb) return spec;
+  return { ...spec, argv: ['bash', '-c', 'ulimit -v "$0" && exec "$@"', String(mb * 1024), ...spec.argv] };
+}
+
+/**
+ * A retried attempt of trainSegment that follows a lost one (worker crash, host loss: Temporal
+ * retried after the heartbeat timeout) records the loss, using the last heartbeat of that attempt.
+ */
+async function ledgerLostAttempt(n: number, lock: CheckpointLock, checkpointStep: number): Promise<void> {
+  if (n <= 1) return;
+  const prev = currentContext()?.info.heartbeatDetails as { step?: number; atMs?: number; checkpointStep?: number } | undefined;
+  if (!prev || typeof prev.atMs !== 'number') return;
+  const stopped = lock.tookOver?.trainerStopped ? `; stopped the old trainer (pid ${lock.tookOver.from?.pid ?? '?'}'s child) first` : '';
+  await reportProgress(
+    {
+      stage: 'train',
+      attempt: n,
+      lostAttempt: {
+        failedAtMs: prev.atMs,
+        stepAtFailure: typeof prev.step === 'number' ? prev.step : null,
+        checkpointStep,
+        workSinceMs: null,
+        action: `Temporal retried the activity after its heartbeat timed out (worker lost)${lock.tookOver ? '; took over the stale checkpoint lock' : ''}${stopped}`,
+      },
+    },
+    { force: true },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -69,6 +69,9 @@ export async function stopOrphanTrainer(dir: string): Promise<boolean> {
 }
 
 export class CheckpointLock {
+  /** Set when this lock was taken over from a dead owner (worker crash / host loss). */
+  tookOver: { from: LockOwner | null; trainerStopped: boolean } | null = null;
+
   private constructor(
     readonly dir: string,
     readonly owner: LockOwner,
@@ -78,19 +81,23 @@ export class CheckpointLock {
     await mkdir(dir, { recursive: true });
     const path = join(dir, LOCK_FILE);
     const owner: LockOwner = { host: HOST, pid: process.pid, pidStart: procStartTime(process.pid), runId, holder, acquiredAt: new Date().toISOString() };
+    let tookOver: CheckpointLock['tookOver'] = null;
     for (let i = 0; i < 3; i++) {
       try {
         const fh = await open(path, 'wx');
         await fh.writeFile(JSON.stringify(owner, null, 2));
         await fh.close();
-        return new CheckpointLock(dir, owner);
+        const lock = new CheckpointLock(dir, owner);
+        lock.tookOver = tookOver;
+        return lock;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       }
       const existing = await readJson<LockOwner>(path);
       if (existing && ownerAlive(existing)) throw new LockBusyError(dir, existing);
       // Stale (dead owner or unreadable): stop its orphaned trainer, then take over atomically.
-      await stopOrphanTrainer(dir);
+      const stopped = await stopOrphanTrainer(dir);
+      tookOver = { from: existing, trainerStopped: stopped || (tookOver as CheckpointLock['tookOver'])?.trainerStopped === true };
       const stale = `${path}.stale-${process.pid}-${Date.now()}`;
       try {
         await rename(path, stale);

@@ -174,6 +174,17 @@ export class FileFollower {
   private offset = 0;
   private partial = '';
   constructor(private readonly path: string) {}
+  /** Ignore what the file already holds (follow only what is appended from now on). */
+  async skipToEnd(): Promise<void> {
+    if (!existsSync(this.path)) return;
+    const fh = await open(this.path, 'r');
+    try {
+      this.offset = (await fh.stat()).size;
+      this.partial = '';
+    } finally {
+      await fh.close();
+    }
+  }
   async readNewLines(): Promise<string[]> {
     if (!existsSync(this.path)) return [];
     const fh = await open(this.path, 'r');
@@ -195,4 +206,21 @@ export class FileFollower {
       await fh.close();
     }
   }
+}
+
+/**
+ * How many processes the kernel's OOM killer has ended in this machine's (or container's) cgroup,
+ * from cgroup v2 `memory.events`; null where that file is not readable. A rise during an attempt
+ * that ended in SIGKILL tells an OOM kill apart from an operator's `kill -9`.
+ */
+export function oomKillCount(): number | null {
+  for (const path of ['/sys/fs/cgroup/memory.events', '/sys/fs/cgroup/memory/memory.oom_control']) {
+    try {
+      const m = /oom_kill\s+(\d+)/.exec(readFileSync(path, 'utf8'));
+      if (m) return Number(m[1]);
+    } catch {
+      /* not cgroup v2 / not readable */
+    }
+  }
+  return null;
 }

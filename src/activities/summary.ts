@@ -1,4 +1,4 @@
-import type { Summary } from '../common/types.js';
+import type { LedgerEntry, Summary } from '../common/types.js';
 
 function fmt(v: number | null | undefined, digits = 3): string {
   return v === null || v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(digits);
@@ -10,6 +10,22 @@ export function formatDuration(seconds: number): string {
   const m = Math.floor((s % 3600) / 60);
   const r = s % 60;
   return h ? `${h}h ${m}m ${r}s` : m ? `${m}m ${r}s` : `${r}s`;
+}
+
+const opt = (v: number | null, unit = '') => (v === null ? 'n/a' : `${v}${unit}`);
+
+/** The lost-work ledger as text lines (shared by `grpo status` and summary.txt). */
+export function renderLedger(ledger: LedgerEntry[]): string[] {
+  if (!ledger.length) return [];
+  const recovered = ledger.filter((e) => !e.action.startsWith('gave up')).length;
+  const steps = ledger.reduce((a, e) => a + (e.stepsLost ?? 0), 0);
+  const lines = [`Recoveries: ${recovered}, steps lost in all: ${steps}`];
+  for (const e of ledger)
+    lines.push(
+      `  ${e.time} ${e.stage} ${e.type} (${e.rule}): ${e.action}` +
+        `${e.configChanges.length ? ` [${e.configChanges.join(', ')}]` : ''}; steps lost ${opt(e.stepsLost)}, time lost ${opt(e.timeLostSeconds, 's')}, recovery ${opt(e.recoverySeconds, 's')}`,
+    );
+  return lines;
 }
 
 /** Human-readable run summary (summary.txt). */
@@ -29,6 +45,8 @@ export function renderSummaryText(s: Summary): string {
     const tags = [c.step === s.best?.step ? 'best' : '', c.step === newest ? 'newest' : ''].filter(Boolean).join(', ');
     lines.push(`  step_${c.step}  ${s.metricName}=${fmt(c.metric)}${tags ? `  (${tags})` : ''}  ${c.dir}`);
   }
+  lines.push(...renderLedger(s.ledger ?? []));
+  if (s.configChanges?.length) lines.push(`Config changed by recovery: ${s.configChanges.join(', ')}`);
   if (s.failures.length) {
     lines.push('Failures:');
     for (const f of s.failures) lines.push(`  [${f.stage} attempt ${f.attempt}] ${f.type}: ${f.message.split('\n')[0]}`);

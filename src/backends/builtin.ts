@@ -25,7 +25,9 @@ function dataDir(ctx: BackendContext): string {
   return join(ctx.stateDir, 'data', `builtin-val${ctx.config.data.val_fraction}`);
 }
 function modelDir(ctx: BackendContext): string {
-  return join(ctx.stateDir, 'models', ctx.config.model.source === 'tiny-random' ? 'tiny-random' : 'smollm2-135m-instruct');
+  const m = ctx.config.model;
+  if (m.source === 'hf') return join(ctx.stateDir, 'models', 'hub', (m.name ?? 'unnamed').replace(/[^A-Za-z0-9._-]+/g, '--'));
+  return join(ctx.stateDir, 'models', m.source === 'tiny-random' ? 'tiny-random' : 'smollm2-135m-instruct');
 }
 
 /** Overrides the pipeline always passes to the trainer (paths it owns). */
@@ -77,7 +79,9 @@ export const builtinBackend: BackendAdapter = {
     const dir = modelDir(ctx);
     const args = ['prepare-model', '--out', dir];
     if (ctx.config.model.source === 'tiny-random') args.push('--tiny-random');
-    return { dir, command: cmd(ctx, 'prepare model', args, { offline: false, passEnv: ['HF_TOKEN'] }) };
+    if (ctx.config.model.source === 'hf') args.push('--source', `hub:${ctx.config.model.name}`);
+    // HF_ENDPOINT lets a worker use a Hub mirror; HF_TOKEN stays in the worker's environment.
+    return { dir, command: cmd(ctx, 'prepare model', args, { offline: !!ctx.hubOffline, passEnv: ['HF_TOKEN', 'HF_ENDPOINT'] }) };
   },
   data(ctx) {
     const dir = dataDir(ctx);
@@ -95,7 +99,7 @@ export const builtinBackend: BackendAdapter = {
     return cmd(
       ctx,
       `train until step ${stopAfterStep}`,
-      ['train', '--config', ctx.paths.trainerConfig, ...pipelineOverrides(ctx), `grpo.stop_after_step=${stopAfterStep}`],
+      ['train', '--config', ctx.paths.trainerConfig, ...pipelineOverrides(ctx), ...(ctx.trainerOverrides ?? []), `grpo.stop_after_step=${stopAfterStep}`],
       { passEnv: ['HF_TOKEN'], env },
     );
   },
@@ -103,7 +107,7 @@ export const builtinBackend: BackendAdapter = {
     const d = ctx.data ?? builtinBackend.data(ctx);
     const args = ['evaluate', '--model', model, '--tasks', d.validation, '--out', outPath];
     if (ctx.config.eval.limit) args.push('--limit', String(ctx.config.eval.limit));
-    args.push('--config', ctx.paths.trainerConfig, ...pipelineOverrides(ctx));
+    args.push('--config', ctx.paths.trainerConfig, ...pipelineOverrides(ctx), ...(ctx.trainerOverrides ?? []));
     return cmd(ctx, 'evaluate', args);
   },
   checkConfig(ctx) {

@@ -25,7 +25,7 @@ export function parseMetricsJsonLine(line: string): MetricRecord | null {
   return null;
 }
 
-const FAILURE_TYPES = new Set(['OutOfMemory', 'RayFailure', 'RateLimited', 'InvalidConfig', 'InvalidData', 'ModelLoad', 'Unknown']);
+const FAILURE_TYPES = new Set(['OutOfMemory', 'RayFailure', 'RateLimited', 'InvalidConfig', 'InvalidData', 'ModelLoad', 'StorageError', 'Unknown']);
 
 export function parseFailureJson(text: string): FailureReport | null {
   try {
@@ -36,6 +36,7 @@ export function parseFailureJson(text: string): FailureReport | null {
       type,
       message: typeof o.message === 'string' ? o.message : JSON.stringify(o.message ?? ''),
       step: typeof o.step === 'number' ? o.step : null,
+      retryAfterSeconds: typeof o.retry_after === 'number' ? o.retry_after : null,
     };
   } catch {
     return null;

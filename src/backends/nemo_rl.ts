@@ -26,7 +26,13 @@ export function nemoRlLaunchParts(ctx: BackendContext): { preamble: string[]; co
 
 export function nemoRlLaunchScript(ctx: BackendContext): string {
   const p = nemoRlLaunchParts(ctx);
-  return [...p.preamble, p.command].join('\n');
+  // Recovery policies (e.g. a lower vLLM gpu_memory_utilization after an OOM) append Hydra overrides.
+  const extra = (ctx.trainerOverrides ?? []).map((o) => ` ${shellQuote(o)}`).join('');
+  return [...p.preamble, p.command + extra].join('\n');
+}
+
+function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_.=:/+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 const STEP_RE = /=+ Step (\d+)\/(\d+) =+/;
@@ -67,6 +73,8 @@ export const nemoRlBackend: BackendAdapter = {
         TORCH_CUDA_ARCH_LIST: n.torch_cuda_arch_list,
         HF_HOME: n.hf_home,
         NRL_FORCE_REBUILD_VENVS: ctx.env ? String(ctx.env.nrlForceRebuildVenvs) : 'true',
+        // The rate-limit policy sets this once the model is in HF_HOME (seed troubleshooting table).
+        ...(ctx.hubOffline ? { HF_HUB_OFFLINE: '1', TRANSFORMERS_OFFLINE: '1' } : {}),
       },
       passEnv: ['HF_TOKEN', 'WANDB_API_KEY'],
     };

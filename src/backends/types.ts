@@ -40,6 +40,10 @@ export interface BackendContext {
   model?: ModelInfo;
   data?: DataInfo;
   ray?: RayInfo | null;
+  /** Run with HF_HUB_OFFLINE=1 everywhere (set by the rate-limit policy once the model is cached). */
+  hubOffline?: boolean;
+  /** Trainer-section overrides made by recovery policies (e.g. policy.train_micro_batch_size=2), appended to launches. */
+  trainerOverrides?: string[];
 }
 
 export type MetricRecord =
@@ -50,6 +54,8 @@ export interface FailureReport {
   type: 'OutOfMemory' | 'RayFailure' | 'RateLimited' | 'InvalidConfig' | 'InvalidData' | 'ModelLoad' | 'Unknown' | string;
   message: string;
   step: number | null;
+  /** Seconds the server asked us to wait (HTTP Retry-After), for RateLimited. */
+  retryAfterSeconds?: number | null;
 }
 
 export interface BackendAdapter {

@@ -1,6 +1,6 @@
 /** Rendering of run status: progress bar, live reward/accuracy, readable status. */
 import type { RunStatus } from '../common/types.js';
-import { formatDuration } from '../activities/summary.js';
+import { formatDuration, renderLedger } from '../activities/summary.js';
 
 function n(v: number | undefined, d = 3): string {
   return v === undefined || Number.isNaN(v) ? '-' : v.toFixed(d);
@@ -34,6 +34,8 @@ export function renderStatus(s: RunStatus, closed?: string): string {
   }
   const att = Object.entries(s.attempts).filter(([, v]) => (v ?? 0) > 1);
   if (att.length) lines.push(`Attempts: ${att.map(([k, v]) => `${k}=${v}`).join(', ')}`);
+  lines.push(...renderLedger(s.ledger ?? []));
+  if (s.configChanges?.length) lines.push(`Config changed by recovery: ${s.configChanges.join(', ')}`);
   for (const f of s.failures) lines.push(`Failure [${f.stage} attempt ${f.attempt}] ${f.type}: ${f.message.split('\n')[0]}`);
   for (const w of s.warnings) lines.push(`Warning: ${w}`);
   if (s.runDir) lines.push(`Run dir: ${s.runDir}`);

@@ -45,6 +45,10 @@ export interface ResolvedRun {
   warnings: string[];
   paths: RunPaths;
   configSource: string;
+  /** Set by the rate-limit policy once the model is cached: every later stage runs with HF_HUB_OFFLINE=1. */
+  hubOffline?: boolean;
+  /** Trainer-section overrides made by recovery policies, in order (later wins). */
+  trainerOverrides?: string[];
 }
 
 export type StageName =
@@ -116,6 +120,8 @@ export interface CheckpointInfo {
   step: number;
   dir: string;
   metric: number | null;
+  /** When the trainer finished writing it (epoch ms), when known. */
+  savedAtMs?: number;
 }
 
 export interface CheckpointBook {
@@ -138,6 +144,46 @@ export interface FailureInfo {
 
 export type Metrics = Record<string, number>;
 
+/**
+ * One entry of a run's lost-work ledger: a failure, what was done about it and what it cost.
+ * stepsLost = the step the run had reached minus the newest complete checkpoint (work redone);
+ * timeLostSeconds = wall time of that discarded work; recoverySeconds = fault to training running
+ * again (the resumed trainer reports it has loaded the model and continues).
+ */
+export interface LedgerEntry {
+  time: string;
+  stage: StageName;
+  attempt: number;
+  type: string;
+  /** Classifier row that matched. */
+  rule: string;
+  action: string;
+  configChanges: string[];
+  stepAtFailure: number | null;
+  resumedFromStep: number | null;
+  stepsLost: number | null;
+  timeLostSeconds: number | null;
+  recoverySeconds: number | null;
+  message: string;
+}
+
+/** Details of a classified failure thrown by a heavy activity (ApplicationFailure details[0]). */
+export interface FailureDetails {
+  rule: string;
+  step: number | null;
+  exitCode: number | null;
+  signal: string | null;
+  /** Epoch ms when the failure was seen. */
+  failedAtMs: number;
+  retryAfterSeconds: number | null;
+  /** Newest complete checkpoint at failure time. */
+  checkpointStep: number | null;
+  /** Epoch ms since which the lost work was done: that checkpoint's save or the trainer's start, whichever is later. */
+  workSinceMs: number | null;
+  /** The model is complete in the state dir's cache (a rate-limited retry can go offline). */
+  modelCached: boolean;
+}
+
 export interface SegmentResult {
   step: number;
   /** True when the trainer stopped before the requested step (data exhausted / max steps reached). */
@@ -155,6 +201,10 @@ export interface ProgressUpdate {
   train?: Metrics;
   validation?: Metrics;
   failure?: Omit<FailureInfo, 'stage' | 'attempt' | 'time'>;
+  /** A retried attempt found it replaced a lost one (worker crash / host loss): ledger it. */
+  lostAttempt?: { failedAtMs: number; stepAtFailure: number | null; checkpointStep: number | null; workSinceMs: number | null; action: string };
+  /** The trainer of this attempt is running (model loaded, training resumed) at epoch ms `atMs`, from `fromStep`. */
+  running?: { atMs: number; fromStep: number };
 }
 
 export interface StageStatus {
@@ -182,6 +232,10 @@ export interface RunStatus {
   final: EvalResult | null;
   attempts: Partial<Record<StageName, number>>;
   failures: FailureInfo[];
+  /** Failures with the action taken and the work they cost (see LedgerEntry). */
+  ledger: LedgerEntry[];
+  /** Trainer config changes made by recovery policies (e.g. a halved micro batch after an OOM). */
+  configChanges: string[];
   warnings: string[];
   startedAt: string;
   updatedAt: string;
@@ -205,6 +259,9 @@ export interface Summary {
   latestTrain: Metrics;
   latestValidation: Metrics;
   failures: FailureInfo[];
+  ledger: LedgerEntry[];
+  recoveries: number;
+  configChanges: string[];
   warnings: string[];
   startedAt: string;
   finishedAt: string;

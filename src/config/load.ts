@@ -208,8 +208,10 @@ export function configWarnings(cfg: PipelineConfig): string[] {
   }
   if (cfg.run.segment_steps > steps)
     w.push(`run.segment_steps=${cfg.run.segment_steps} is larger than grpo.max_num_steps=${steps}: training runs as one segment.`);
-  if (cfg.backend === 'builtin' && cfg.model.source === 'hf')
-    w.push('model.source=hf is only used by the nemo_rl backend; the builtin backend uses smollm2-135m-instruct or tiny-random.');
+  if (cfg.model.source === 'hf' && !cfg.model.name)
+    w.push('model.source=hf without model.name: set model.name to a Hugging Face model id (e.g. HuggingFaceTB/SmolLM2-135M-Instruct).');
+  if (cfg.run.trainer_address_space_mb && cfg.ray.enabled)
+    w.push('run.trainer_address_space_mb limits the trainer process only; with ray.enabled=true training runs in Ray workers, which the limit does not cover.');
   if (cfg.backend === 'nemo_rl' && cfg.trainer.cluster.gpus_per_node === 0)
     w.push('backend nemo_rl with trainer.cluster.gpus_per_node=0: NeMo RL needs GPUs.');
   return w;

@@ -22,8 +22,42 @@ const runSection = z.strictObject({
   heartbeat_timeout_s: posInt.default(60),
   /** Hard upper bound of one training segment. */
   segment_timeout_min: posInt.default(480),
-  /** Attempts per training segment (each retry resumes from the newest checkpoint). */
+  /** Temporal attempts per training segment for worker loss / heartbeat timeouts (each resumes from the newest checkpoint). */
   max_attempts: posInt.default(3),
+  /**
+   * Address-space limit (RLIMIT_AS, MiB) of the trainer process: a runaway allocation fails as a
+   * classified OutOfMemory instead of taking the host down. Covers in-process training (ray.enabled=false);
+   * Ray's own workers are started by the raylet and are not covered. null = no limit.
+   */
+  trainer_address_space_mb: posInt.nullable().default(null),
+});
+
+const budgetsSection = z.strictObject({
+  OutOfMemory: nonNegInt.default(3),
+  RayFailure: nonNegInt.default(3),
+  RateLimited: nonNegInt.default(6),
+  StorageError: nonNegInt.default(2),
+  Killed: nonNegInt.default(3),
+  WorkerLost: nonNegInt.default(3),
+  Unknown: nonNegInt.default(3),
+});
+
+/** Failure recovery (docs/recovery.md): a budget per failure type and the bounds of each policy. */
+const recoverySection = z.strictObject({
+  budgets: budgetsSection.default(budgetsSection.parse({})),
+  oom: z
+    .strictObject({
+      min_micro_batch_size: posInt.default(1),
+      min_gpu_memory_utilization: z.number().gt(0).lte(1).default(0.5),
+      gpu_memory_utilization_step: z.number().gt(0).lt(1).default(0.1),
+      max_parallelism: posInt.nullable().default(null),
+    })
+    .default({ min_micro_batch_size: 1, min_gpu_memory_utilization: 0.5, gpu_memory_utilization_step: 0.1, max_parallelism: null }),
+  backoff: z
+    .strictObject({ initial_s: z.number().positive().default(10), max_s: z.number().positive().default(600) })
+    .default({ initial_s: 10, max_s: 600 }),
+  /** Also run `pkill -f VllmAsyncGenerationWorker` and `ray stop --force` after a Ray failure (host-wide!). */
+  force_cleanup: z.boolean().default(false),
 });
 
 const evalSection = z.strictObject({
@@ -115,6 +149,7 @@ export const pipelineConfigSchema = z.strictObject({
   environment: environmentSection.default(environmentSection.parse({})),
   data: dataSection.default(dataSection.parse({})),
   nemo_rl: nemoRlSection.optional(),
+  recovery: recoverySection.default(recoverySection.parse({})),
   trainer: trainerSection,
 });
 

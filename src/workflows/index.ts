@@ -12,8 +12,12 @@ import {
   log,
   proxyActivities,
   setHandler,
+  sleep,
   workflowInfo,
 } from '@temporalio/workflow';
+import { decide, type RecoverySettings } from '../failures/policy.js';
+import { FATAL_TYPES } from '../failures/classifier.js';
+import { ledgerEntry, oomKnobs, seenFailure } from './recovery.js';
 import type * as activities from '../activities/index.js';
 import {
   RUN_ID_PATTERN,
@@ -23,6 +27,7 @@ import {
   type DataInfo,
   type EnvInfo,
   type FailureInfo,
+  type LedgerEntry,
   type ModelInfo,
   type ProgressUpdate,
   type RayInfo,
@@ -38,7 +43,7 @@ import {
 export const statusQuery = defineQuery<RunStatus>('status');
 export const progressSignal = defineSignal<[ProgressUpdate]>('progress');
 
-const NON_RETRYABLE = ['InvalidConfig', 'InvalidData', 'ModelLoad', 'OutOfMemory', 'InvalidInput', 'BackendUnavailable'];
+const NON_RETRYABLE = [...FATAL_TYPES];
 
 const light = proxyActivities<typeof activities>({
   startToCloseTimeout: '5 minutes',
@@ -110,6 +115,8 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
     final: null,
     attempts: {},
     failures: [],
+    ledger: [],
+    configChanges: [],
     warnings: [],
     startedAt: iso(startedMs),
     updatedAt: iso(startedMs),
@@ -141,8 +148,26 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
     if (u.train) status.latestTrain = { ...status.latestTrain, ...u.train };
     if (u.validation) status.latestValidation = { ...status.latestValidation, ...u.validation };
     if (u.failure) status.failures.push({ stage: u.stage, attempt: u.attempt, time: iso(Date.now()), ...u.failure, step: u.failure.step ?? null });
+    if (u.lostAttempt) {
+      const l = u.lostAttempt;
+      used.WorkerLost = (used.WorkerLost ?? 0) + 1;
+      const e = ledgerEntry({
+        stage: u.stage, attempt: u.attempt - 1, type: 'WorkerLost', rule: 'heartbeat-timeout', action: l.action, configChanges: [],
+        failedAtMs: l.failedAtMs, stepAtFailure: l.stepAtFailure, checkpointStep: l.checkpointStep, workSinceMs: l.workSinceMs,
+        message: 'the worker running this activity stopped heartbeating (crash, kill or host loss)',
+      });
+      status.ledger.push(e);
+      status.failures.push({ stage: u.stage, attempt: u.attempt - 1, time: e.time, type: 'WorkerLost', message: e.message, step: l.stepAtFailure });
+    }
+    if (u.running) markRecovered(u.running.atMs);
     touch();
   });
+  /** Training runs again: close the open ledger entries (fault → trainer running). */
+  const markRecovered = (atMs: number) => {
+    for (const e of status.ledger)
+      if (e.recoverySeconds === null && e.stage === 'train' && Date.parse(e.time) <= atMs) e.recoverySeconds = Math.round((atMs - Date.parse(e.time)) / 100) / 10;
+  };
+  const used: Record<string, number> = {};
 
   // 1. validate input (pure) and config (activity: reads the file, zod, secrets)
   setStage('validate', 'running');
@@ -182,7 +207,10 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
     heartbeatTimeout: hb,
     retry: { initialInterval: '5s', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
   });
-  const heavyRetry = { initialInterval: '5s', maximumInterval: '5 minutes', maximumAttempts: cfg.run.max_attempts, nonRetryableErrorTypes: NON_RETRYABLE };
+  const recovery = cfg.recovery as RecoverySettings;
+  // Temporal itself retries only lost workers (heartbeat timeouts); every classified failure
+  // comes back to `recover` below, which applies its policy and budget.
+  const heavyRetry = { initialInterval: '5s', maximumInterval: '5 minutes', maximumAttempts: Math.max(cfg.run.max_attempts, recovery.budgets.WorkerLost + 1), nonRetryableErrorTypes: NON_RETRYABLE };
   const trainer = proxyActivities<typeof activities>({
     taskQueue: trainQueueFor(info.taskQueue),
     startToCloseTimeout: `${cfg.run.segment_timeout_min} minutes`,
@@ -201,16 +229,70 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
   let current: StageName = 'prepareEnvironment';
   let pendingError: unknown = null;
 
+  let env: EnvInfo | null = null;
+  let modelCached = false;
+  /**
+   * Run a stage's activity; on a classified failure apply that type's policy (within its budget):
+   * change the config, restart Ray, wait, go offline... then try again. Every failure lands in the
+   * ledger with what was done about it.
+   */
+  const recover = async <T>(name: StageName, fn: () => Promise<T>): Promise<T> => {
+    for (;;) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const f = seenFailure(err);
+        if (!f) throw err;
+        const d = f.details;
+        const action = decide({
+          type: f.type,
+          stage: name,
+          used: used[f.type] ?? 0,
+          settings: recovery,
+          retryAfterSeconds: d?.retryAfterSeconds ?? null,
+          oom: oomKnobs(cfg, run.trainerOverrides ?? []),
+          modelCached: modelCached || (d?.modelCached ?? false),
+          random: Math.random(),
+        });
+        const entry: LedgerEntry = ledgerEntry({
+          stage: name, attempt: status.attempts[name] ?? 1, type: f.type, rule: d?.rule ?? (f.type === 'WorkerLost' ? 'heartbeat-timeout' : 'activity-error'),
+          action: action.kind === 'fail' ? `gave up: ${action.reason}` : action.reason, configChanges: action.configChanges,
+          failedAtMs: d?.failedAtMs ?? Date.now(), stepAtFailure: d?.step ?? null, checkpointStep: d?.checkpointStep ?? null, workSinceMs: d?.workSinceMs ?? null,
+          message: f.message,
+        });
+        status.ledger.push(entry);
+        touch();
+        if (action.kind === 'fail') {
+          log.error('recovery gave up', { stage: name, type: f.type, reason: action.reason });
+          throw err;
+        }
+        used[f.type] = (used[f.type] ?? 0) + 1;
+        log.warn('recovering', { stage: name, type: f.type, action: action.reason, waitSeconds: action.waitSeconds });
+        const s = status.stages.find((x) => x.name === name)!;
+        s.detail = `recovering from ${f.type}: ${action.reason}`;
+        if (action.configChanges.length) {
+          run = { ...run, trainerOverrides: [...(run.trainerOverrides ?? []), ...action.configChanges] };
+          status.configChanges.push(...action.configChanges);
+        }
+        if (action.goOffline) run = { ...run, hubOffline: true };
+        if (action.stopForcedVenvRebuild && env && cfg.backend === 'nemo_rl') env = { ...env, nrlForceRebuildVenvs: false };
+        if (action.waitSeconds > 0) await sleep(action.waitSeconds * 1000);
+        if (action.restartRay && ray && env) ray = await setup.restartRay({ run, env, forceCleanup: action.forceCleanup });
+      }
+    }
+  };
+
   const stage = async <T>(name: StageName, fn: () => Promise<T>, detail?: (r: T) => string): Promise<T> => {
     current = name;
     setStage(name, 'running');
-    const r = await fn();
+    const r = await recover(name, fn);
     setStage(name, 'done', detail?.(r));
     return r;
   };
 
   try {
-    const env: EnvInfo = await stage(
+    env = await stage(
       'prepareEnvironment',
       async () => {
         const e = await setup.prepareEnvironment({ run, force: input.force ?? false });
@@ -219,9 +301,10 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
       },
       (e) => `${e.rebuilt ? 'built' : 'reused'} ${e.envDir} (fingerprint ${e.fingerprint})${cfg.backend === 'nemo_rl' ? `; NRL_FORCE_REBUILD_VENVS=${e.nrlForceRebuildVenvs}` : ''}`,
     );
-    const data: DataInfo = await stage('prepareData', () => setup.prepareData({ run, env }), (d) => d.dataDir);
-    const model: ModelInfo = await stage('fetchModel', () => setup.fetchModel({ run, env }), (m) => `${m.modelDir} (${m.fingerprint})`);
-    if (cfg.ray.enabled) ray = await stage('startRay', () => setup.startRay({ run, env }), (r) => `RAY_ADDRESS=${r.address}`);
+    const data: DataInfo = await stage('prepareData', () => setup.prepareData({ run, env: env! }), (d) => d.dataDir);
+    const model: ModelInfo = await stage('fetchModel', () => setup.fetchModel({ run, env: env! }), (m) => `${m.modelDir} (${m.fingerprint})`);
+    modelCached = true;
+    if (cfg.ray.enabled) ray = await stage('startRay', () => setup.startRay({ run, env: env! }), (r) => `RAY_ADDRESS=${r.address}`);
     else setStage('startRay', 'skipped', 'ray.enabled=false');
 
     // Resume: a re-started workflow for an existing run dir continues from its newest checkpoint.
@@ -238,7 +321,7 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
     if (cfg.eval.baseline && status.step === 0) {
       status.baseline = await stage(
         'baselineEval',
-        () => evaluator.evaluate({ run, env, data, model, ray, which: 'baseline', modelPath: model.modelDir }),
+        () => evaluator.evaluate({ run, env: env!, data, model, ray, which: 'baseline', modelPath: model.modelDir }),
         (r) => (r ? `accuracy ${r.accuracy.toFixed(3)} on ${r.numTasks} tasks` : 'not supported by backend'),
       );
     } else setStage('baselineEval', 'skipped', cfg.eval.baseline ? 'resumed run (already trained)' : 'eval.baseline=false');
@@ -251,7 +334,7 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
     while (step < total) {
       const target = Math.min((Math.floor(step / seg) + 1) * seg, total);
       log.info('training segment', { from: step, to: target });
-      const r = await trainer.trainSegment({ run, env, data, model, ray, stopAfterStep: target });
+      const r = await recover('train', () => trainer.trainSegment({ run, env: env!, data, model, ray, stopAfterStep: target }));
       status.latestTrain = { ...status.latestTrain, ...r.latestTrain };
       status.latestValidation = { ...status.latestValidation, ...r.latestValidation };
       status.attempts.train = Math.max(status.attempts.train ?? 0, r.attempt);
@@ -270,7 +353,7 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
     if (cfg.eval.final && target) {
       status.final = await stage(
         'finalEval',
-        () => evaluator.evaluate({ run, env, data, model, ray, which: 'final', modelPath: target.dir }),
+        () => evaluator.evaluate({ run, env: env!, data, model, ray, which: 'final', modelPath: target.dir }),
         (r) => (r ? `accuracy ${r.accuracy.toFixed(3)} (step_${target.step})` : 'not supported by backend'),
       );
     } else setStage('finalEval', 'skipped', cfg.eval.final ? 'no checkpoint' : 'eval.final=false');
@@ -309,6 +392,9 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
       latestTrain: status.latestTrain,
       latestValidation: status.latestValidation,
       failures: status.failures,
+      ledger: status.ledger,
+      recoveries: status.ledger.filter((e) => !e.action.startsWith('gave up')).length,
+      configChanges: status.configChanges,
       warnings: status.warnings,
       startedAt: status.startedAt,
       finishedAt: iso(Date.now()),

@@ -8,6 +8,7 @@ most specific cause.
 
 from __future__ import annotations
 
+import errno
 import json
 import time
 import traceback
@@ -51,6 +52,11 @@ def classify(exc: BaseException) -> str:
         if any(t in str(e) for t in OOM_TEXTS):
             return "OutOfMemory"
     for e in chain:
+        # A full disk or a file-size limit while writing a checkpoint: retrying after space
+        # is freed (or on another attempt) can succeed, unlike a generic crash.
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            return "StorageError"
+    for e in chain:
         response = getattr(e, "response", None)
         if getattr(response, "status_code", None) == 429 or "429 Too Many Requests" in str(e):
             return "RateLimited"
@@ -82,6 +88,14 @@ def last_logged_step(log_dir: str | Path) -> int | None:
     return step
 
 
+def _retry_after(exc: BaseException) -> float | None:
+    for e in _chain(exc):
+        value = getattr(e, "retry_after_s", None)
+        if isinstance(value, (int, float)):
+            return float(value)
+    return None
+
+
 def write_failure(log_dir: str | Path, exc: BaseException) -> dict[str, Any]:
     report = {
         "type": classify(exc),
@@ -90,6 +104,9 @@ def write_failure(log_dir: str | Path, exc: BaseException) -> dict[str, Any]:
         "time": time.time(),
         "traceback": "".join(traceback.format_exception(exc))[-8000:],
     }
+    retry_after = _retry_after(exc)
+    if retry_after is not None:
+        report["retry_after"] = retry_after
     path = Path(log_dir)
     path.mkdir(parents=True, exist_ok=True)
     tmp = path / "failure.json.tmp"

@@ -49,6 +49,35 @@ except Exception as exc:
     assert "allocate" in report["message"]
 
 
+def test_write_error_under_file_size_limit_is_storage_error(tmp_path):
+    # A real EFBIG: the process caps the size of files it may write, then saves
+    # a "checkpoint" larger than that (Python ignores SIGXFSZ, so write() fails).
+    script = f"""
+import resource, sys
+sys.path.insert(0, {str(TRAINER_ROOT)!r})
+from grpo_trainer.failures import write_failure
+_, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, hard))
+try:
+    with open({str(tmp_path / "model.safetensors")!r}, "wb") as fh:
+        fh.write(b"0" * (4 << 20))
+except Exception as exc:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+    print(write_failure({str(tmp_path)!r}, exc)['type'])
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "StorageError", out.stderr
+    assert "File too large" in json.loads((tmp_path / "failure.json").read_text())["message"]
+
+
+def test_rate_limit_report_carries_retry_after(tmp_path):
+    from grpo_trainer.failures import write_failure
+
+    report = write_failure(tmp_path, RateLimitedError("429 Too Many Requests", 12.0))
+    assert report["type"] == "RateLimited"
+    assert json.loads((tmp_path / "failure.json").read_text())["retry_after"] == 12.0
+
+
 def test_classification_table():
     import torch
 

@@ -6,7 +6,11 @@ What we add on top of TRL, and why:
 * a callback validates at save steps (so `val:accuracy` lands in the
   checkpoint it ranks), logs NeMo RL-named metrics, and forces the save and
   stop at the last step or at `grpo.stop_after_step` (pipeline segments);
-* resume maps our layout back onto transformers' resume via a symlink view.
+* resume maps our layout back onto transformers' resume via a symlink view;
+* with several workers (Ray Train, DDP through accelerate) each rank gets its
+  slice of every step's rollouts, validation is split across ranks and
+  gathered, and rank 0 alone writes checkpoints and metrics (the other ranks
+  add their RNG state to the same `tmp_step_N` between two barriers).
 """
 
 from __future__ import annotations
@@ -25,13 +29,13 @@ import yaml
 from ..config.schema import TrainerConfig
 from ..data.tasks import load_tasks
 from .. import failures
-from ..errors import InvalidDataError, ModelLoadError
+from ..errors import InvalidConfigError, InvalidDataError, ModelLoadError, RayFailureError
 from ..model.chat_format import install_chat_format
 from ..rollout.episodes import run_episodes, summarise
 from ..rollout.tool_env import ALL_TOOLS_KEY, env_class, tool_set_for
 from . import checkpoints as ckpt
 from .identity import check_resume, run_identity
-from .metrics import MetricsLogger, step_line
+from .metrics import MetricsLogger, peak_memory_mb, step_line
 
 
 def _device_and_dtype(cfg: TrainerConfig) -> tuple[str, Any]:
@@ -140,6 +144,19 @@ def total_steps(cfg: TrainerConfig, num_train_tasks: int) -> int:
     return min(cfg.grpo.max_num_steps, cfg.grpo.max_num_epochs * per_epoch)
 
 
+def batch_split(total: int, micro_batch: int, world_size: int) -> tuple[int, int]:
+    """(per-device batch, gradient accumulation) so that per-device x accumulation x
+    world_size == total rollouts per step, the same global batch on any number of workers."""
+    if total % world_size:
+        raise InvalidConfigError(
+            "cluster.num_workers",
+            f"{world_size} workers cannot share a step of {total} rollouts (grpo.num_prompts_per_step x "
+            f"grpo.num_generations_per_prompt) evenly; use a number of workers that divides {total}")
+    per_rank = total // world_size
+    per_device = max(d for d in range(1, min(micro_batch, per_rank) + 1) if per_rank % d == 0)
+    return per_device, per_rank // per_device
+
+
 class RunState:
     """What the callback and the trainer subclass share about this run."""
 
@@ -179,8 +196,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
                                    cfg.env.workplace_assistant.prefill_tool_call)
     g, lf, p, gen = cfg.grpo, cfg.loss_fn, cfg.policy, cfg.policy.generation
     total = g.num_prompts_per_step * g.num_generations_per_prompt
-    per_device = min(p.train_micro_batch_size, max(1, total // world_size))
-    grad_accum = max(1, total // (per_device * world_size))
+    per_device, grad_accum = batch_split(total, p.train_micro_batch_size, world_size)
     args = GRPOConfig(
         output_dir=cfg.checkpointing.checkpoint_dir,
         per_device_train_batch_size=per_device,
@@ -239,10 +255,18 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
         started = time.time()
         was_training = model.training
         model.eval()
-        episodes = run_episodes(model, tokenizer, val_tasks, tool_mode=tool_mode,
+        # Every rank validates its share (task i goes to rank i % world_size) and
+        # all ranks gather the episodes, so no rank waits idle in a collective
+        # and the result is the same list, in the same order, as on one worker.
+        episodes = run_episodes(model, tokenizer, val_tasks[rank::world_size], tool_mode=tool_mode,
                                 max_tool_steps=cfg.env.workplace_assistant.max_tool_steps,
                                 max_new_tokens=gen.max_new_tokens, temperature=gen.val_temperature,
                                 batch_size=g.val_batch_size or 8)
+        if world_size > 1:
+            from accelerate.utils import gather_object
+
+            shares = dict(gather_object([(rank, episodes)]))
+            episodes = [shares[i % world_size][i // world_size] for i in range(len(val_tasks))]
         if was_training:
             model.train()
         summary = summarise(episodes, cfg.logger.num_val_transcripts)
@@ -269,6 +293,8 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
                 validate(0)
             state.step_started = time.time()
             state.gen_seconds = state.val_seconds = 0.0
+            # TRL's num_tokens is cumulative and comes back with a resumed state.
+            state.last_num_tokens = float(getattr(st, "num_input_tokens_seen", 0) or 0)
 
         def on_step_begin(self, args: Any, st: Any, control: Any, **_: Any) -> None:
             state.step_started = time.time()
@@ -292,6 +318,14 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
             if not logs or "loss" not in logs:
                 return
             step = st.global_step
+            # on_log runs on every rank with the same keys, so this collective is safe.
+            task_ids = list(state.task_ids)
+            by_rank: list[list[str]] | None = None
+            if world_size > 1:
+                from accelerate.utils import gather_object
+
+                by_rank = gather_object([task_ids])
+                task_ids = [t for share in by_rank for t in share]
             elapsed = time.time() - state.step_started - state.val_seconds
             num_tokens = float(logs.get("num_tokens") or 0.0)
             trained = num_tokens - state.last_num_tokens
@@ -311,7 +345,8 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
                 "train/tool_failure_frequency": logs.get("tools/failure_frequency"),
                 "train/generated_tokens": generated,
                 "train/trained_tokens": trained,
-                "train/task_ids": list(state.task_ids),
+                "train/task_ids": task_ids,
+                "train/task_ids_by_rank": by_rank,
                 "timing/train/total_step_time": elapsed,
                 "timing/train/generation": state.gen_seconds,
                 "timing/train/policy_training": max(0.0, elapsed - state.gen_seconds),
@@ -324,6 +359,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
             for key, value in logs.items():
                 if key.startswith("rewards/"):
                     record[f"train/{key}"] = value
+            record.update(peak_memory_mb())
             record = {k: v for k, v in record.items() if v is not None and not (isinstance(v, float) and math.isnan(v))}
             metrics.log("train", step, record)
             if rank == 0:
@@ -356,6 +392,15 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
     # Our callback prints one readable line per step; HF's printer would dump
     # every raw log dict on top of it.
     trainer.remove_callback(PrinterCallback)
+    seen = trainer.accelerator.num_processes
+    if seen != world_size:
+        raise RayFailureError(
+            f"Ray Train started {world_size} workers but accelerate sees a world of {seen} processes "
+            "(the torch process group was not picked up)")
+    if rank == 0:
+        print(f"world size {seen} ({trainer.accelerator.distributed_type.value}, device {trainer.args.device}): "
+              f"{per_device} rollouts per device x {grad_accum} accumulation steps x {seen} workers = "
+              f"{total} rollouts per step", flush=True)
     return trainer, state, resume_view
 
 
@@ -363,7 +408,9 @@ def save_checkpoint(trainer: Any, state: RunState, tokenizer: Any) -> None:
     cfg = state.cfg
     step = trainer.state.global_step
     is_main = trainer.args.should_save
-    tmp = ckpt.begin_save(cfg.checkpointing.checkpoint_dir, step) if is_main else None
+    distributed = trainer.args.world_size > 1
+    tmp = (ckpt.begin_save(cfg.checkpointing.checkpoint_dir, step) if is_main
+           else ckpt.tmp_save_dir(cfg.checkpointing.checkpoint_dir, step))
     if is_main:
         print(f"Saving checkpoint for step {step}...", flush=True)
         assert tmp is not None
@@ -374,14 +421,21 @@ def save_checkpoint(trainer: Any, state: RunState, tokenizer: Any) -> None:
         for extra in (tmp / ckpt.WEIGHTS).iterdir():
             if extra.name.startswith(("tokenizer", "chat_template", "special_tokens")):
                 extra.unlink()
+    # Several workers: rank 0 creates tmp_step_N, then every rank adds its own
+    # rng_state_<rank>.pth (rank 0 also the optimizer and scheduler), and rank 0
+    # renames the directory only after all of them are done. Every rank passes
+    # both barriers, so nobody waits on a collective the others skip.
+    if distributed:
+        trainer.accelerator.wait_for_everyone()
     if cfg.checkpointing.save_optimizer:
-        opt_dir = (tmp / ckpt.OPTIMIZER) if tmp else Path(tempfile.mkdtemp())
+        opt_dir = tmp / ckpt.OPTIMIZER
         opt_dir.mkdir(parents=True, exist_ok=True)
         trainer._save_optimizer_and_scheduler(str(opt_dir))
         trainer._save_rng_state(str(opt_dir))
+    if distributed:
+        trainer.accelerator.wait_for_everyone()
     if not is_main:
         return
-    assert tmp is not None
     trainer.state.save_to_json(str(tmp / "trainer_state.json"))
     steps_per_epoch = max(1, state.max_steps // max(1, cfg.grpo.max_num_epochs))
     info: dict[str, Any] = {
@@ -390,6 +444,7 @@ def save_checkpoint(trainer: Any, state: RunState, tokenizer: Any) -> None:
         "current_epoch": (step - 1) // steps_per_epoch if step else 0,
         "consumed_samples": step * cfg.grpo.num_prompts_per_step,
         "max_steps": state.max_steps,
+        "world_size": state.world_size,
         "saved_at": time.time(),
     }
     val = state.val_metrics.get(step)
@@ -417,7 +472,14 @@ def train(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> dict[str
     if resume_view is not None:
         done = json.loads((resume_view / "trainer_state.json").read_text()).get("global_step", 0)
         if done >= state.max_steps or (cfg.grpo.stop_after_step is not None and done >= cfg.grpo.stop_after_step):
-            print(f"Nothing to do: checkpoint at step {done} already reaches the requested step", flush=True)
-            return {"global_step": done, "saved": []}
+            if rank == 0:
+                print(f"Nothing to do: checkpoint at step {done} already reaches the requested step", flush=True)
+            return {"global_step": done, "saved": [], "world_size": world_size}
+    if rank == 0:
+        # The pipeline measures recovery time up to this line (model loaded, training under way).
+        start = trainer.state.global_step
+        if resume_view is not None:
+            start = json.loads((resume_view / "trainer_state.json").read_text()).get("global_step", 0)
+        print(f"[grpo] training running from step {start}", flush=True)
     trainer.train(resume_from_checkpoint=str(resume_view) if resume_view else None)
-    return {"global_step": trainer.state.global_step, "saved": state.saved}
+    return {"global_step": trainer.state.global_step, "saved": state.saved, "world_size": world_size}

@@ -60,3 +60,21 @@ def step_line(step: int, total: int, m: dict[str, Any]) -> str:
         fmt("timing/train/total_step_time", "step_s", ".1f"),
         fmt("performance/tokens_per_sec", "tok/s", ".1f"),
     ])
+
+
+def peak_memory_mb() -> dict[str, float]:
+    """Peak virtual size and resident set of this process (Linux /proc), in MiB.
+
+    VmPeak is what an address-space limit (RLIMIT_AS) is checked against, so
+    operators can size `run.trainer_address_space_mb` from it.
+    """
+    out: dict[str, float] = {}
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key in ("VmPeak", "VmHWM"):
+                    out["memory/vm_peak_mb" if key == "VmPeak" else "memory/rss_peak_mb"] = int(value.split()[0]) / 1024
+    except OSError:
+        pass
+    return out
