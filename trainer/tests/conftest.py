@@ -44,6 +44,8 @@ def tiny_overrides(model: Path, train: Path, val: Path, run_dir: Path, steps: in
         f"policy.model_name={model}", f"data.train.data_path={train}", f"data.validation.data_path={val}",
         f"checkpointing.checkpoint_dir={run_dir / 'checkpoints'}", f"logger.log_dir={run_dir / 'logs'}",
         f"grpo.max_num_steps={steps}", "grpo.val_period=2", "checkpointing.save_period=2", "data.categories=null",
+        # Fixed here, not taken from the shipped CPU config (which is sized for speed).
+        "grpo.num_prompts_per_step=2", "grpo.num_generations_per_prompt=4",
         "grpo.max_val_samples=1", "policy.generation.max_new_tokens=16",
         "grpo.reward_shaping.overlong_buffer_length=8", "policy.optimizer.lr=1e-3",
         "logger.tensorboard_enabled=false",

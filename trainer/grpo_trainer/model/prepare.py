@@ -91,19 +91,34 @@ def _tiny_random(seed: int = 0) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+def _http_status(exc: BaseException) -> tuple[int | None, str | None]:
+    """Status and Retry-After of the HTTP error somewhere in the exception chain
+    (snapshot_download wraps the Hub's answer in LocalEntryNotFoundError)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        response = getattr(current, "response", None)
+        if response is not None and getattr(response, "status_code", None):
+            return response.status_code, response.headers.get("Retry-After")
+        current = current.__cause__ or current.__context__
+    return None, None
+
+
 def _from_hub(repo_id: str, target: Path) -> None:
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError
 
     try:
         snapshot_download(repo_id=repo_id, local_dir=str(target), token=os.environ.get("HF_TOKEN") or None)
-    except HfHubHTTPError as exc:
-        response = getattr(exc, "response", None)
-        if response is not None and response.status_code == 429:
-            retry_after = response.headers.get("Retry-After")
-            raise RateLimitedError(f"Hugging Face Hub answered 429 Too Many Requests for {repo_id}",
+    except Exception as exc:  # noqa: BLE001 - sorted by HTTP status below
+        status, retry_after = _http_status(exc)
+        if status == 429:
+            raise RateLimitedError(f"Hugging Face Hub answered 429 Too Many Requests for {repo_id}"
+                                   f" (Retry-After: {retry_after})",
                                    float(retry_after) if retry_after and retry_after.isdigit() else None) from exc
-        raise ModelLoadError(f"download of {repo_id} failed: {exc}") from exc
+        if status in (401, 403, 404):
+            raise ModelLoadError(f"download of {repo_id} failed (HTTP {status}): {exc}") from exc
+        raise  # network errors and 5xx stay retryable (Unknown)
 
 
 def fingerprint(model_dir: Path) -> str:
