@@ -125,18 +125,66 @@ test('the documented Temporal CLI commands start a run and query its status', as
 test('a crashed training attempt is retried and resumes from the newest checkpoint', async () => {
   process.env.FAKE_CRASH_AT_STEP = '3';
   try {
-    const h = await start({ configPath: 'configs/builtin-cpu.yaml', set: [...fast, 'eval.baseline=false', 'eval.final=false'] });
+    const h = await start({ configPath: 'configs/builtin-cpu.yaml', set: [...fast, 'eval.baseline=false', 'eval.final=false', 'recovery.backoff.initial_s=1'] });
     const summary = (await h.result()) as Summary;
     assert.equal(summary.state, 'completed');
     assert.equal(summary.steps.completed, 4);
     const status = await h.query<RunStatus>('status');
-    assert.equal(status.attempts.train, 2, 'second attempt of the segment 2→4');
-    assert.ok(status.failures.some((f) => f.stage === 'train' && f.attempt === 1), JSON.stringify(status.failures));
+    assert.ok(status.failures.some((f) => f.stage === 'train' && f.type === 'Unknown'), JSON.stringify(status.failures));
+    // The ledger: one Unknown failure (exit 1, no report), resumed from step_2, nothing lost, recovered.
+    assert.equal(summary.ledger.length, 1, JSON.stringify(summary.ledger));
+    const e = summary.ledger[0]!;
+    assert.deepEqual([e.type, e.rule, e.resumedFromStep, e.stepsLost], ['Unknown', 'catch-all', 2, 0]);
+    assert.ok(e.recoverySeconds !== null && e.recoverySeconds >= 0.5, `recovery measured (${e.recoverySeconds}s, includes the backoff)`);
+    assert.equal(summary.recoveries, 1);
     const log = readFileSync(join(TEST_STATE, 'runs', h.workflowId, 'logs', 'trainer.log'), 'utf8');
     assert.match(log, /simulated crash/);
     assert.match(log, /resuming from step 2/, 'the retry resumed from step_2');
   } finally {
     delete process.env.FAKE_CRASH_AT_STEP;
+  }
+});
+
+test('an OOM halves the micro batch, records the change and resumes', async () => {
+  process.env.FAKE_OOM_ABOVE_MICRO_BATCH = '2';
+  try {
+    const h = await start({ configPath: 'configs/builtin-cpu.yaml', set: [...fast, 'eval.baseline=false', 'trainer.policy.train_micro_batch_size=4'] });
+    const summary = (await h.result()) as Summary;
+    assert.equal(summary.state, 'completed');
+    assert.deepEqual(summary.configChanges, ['policy.train_micro_batch_size=2']);
+    assert.deepEqual(summary.ledger.map((e) => [e.type, e.stage, e.stepsLost]), [['OutOfMemory', 'train', 0]]);
+    assert.match(summary.ledger[0]!.action, /halved the training micro batch 4 -> 2/);
+    const log = readFileSync(join(TEST_STATE, 'runs', h.workflowId, 'logs', 'trainer.log'), 'utf8');
+    assert.match(log, /policy\.train_micro_batch_size=2/, 'the retry launched with the smaller micro batch');
+    assert.match(readFileSync(join(TEST_STATE, 'runs', h.workflowId, 'summary.txt'), 'utf8'), /Recoveries: 1/);
+  } finally {
+    delete process.env.FAKE_OOM_ABOVE_MICRO_BATCH;
+  }
+});
+
+test('an OOM with every knob at its bound fails the run with the reason', async () => {
+  process.env.FAKE_OOM_ABOVE_MICRO_BATCH = '0';
+  try {
+    const h = await start({ configPath: 'configs/builtin-cpu.yaml', set: [...fast, 'eval.baseline=false', 'trainer.policy.train_micro_batch_size=1', 'trainer.grpo.val_batch_size=1'] });
+    await h.result().then(() => assert.fail('should fail'), () => undefined);
+    const status = await h.query<RunStatus>('status');
+    assert.equal(status.state, 'failed');
+    assert.match(status.ledger.at(-1)!.action, /^gave up: out of memory with every OOM knob already at its bound/);
+  } finally {
+    delete process.env.FAKE_OOM_ABOVE_MICRO_BATCH;
+  }
+});
+
+test('a rate-limited model download waits Retry-After and retries', async () => {
+  process.env.FAKE_RATE_LIMIT_ONCE = '1';
+  try {
+    const h = await start({ configPath: 'configs/builtin-cpu.yaml', set: [...fast, 'eval.baseline=false', 'model.source=hf', `model.name=test/${uniq('m')}`] });
+    const summary = (await h.result()) as Summary;
+    assert.equal(summary.state, 'completed');
+    assert.deepEqual(summary.ledger.map((e) => [e.type, e.stage, e.rule]), [['RateLimited', 'fetchModel', 'report-type']]);
+    assert.match(summary.ledger[0]!.action, /waited 1s \(Retry-After\)/);
+  } finally {
+    delete process.env.FAKE_RATE_LIMIT_ONCE;
   }
 });
 

@@ -3,7 +3,9 @@
 Used only by workflow tests that need deterministic timing (cancellation, crash + resume,
 locks). The acceptance end-to-end test runs the real trainer under trainer/.
 Knobs (env): FAKE_STEP_SECONDS (default 0.2), FAKE_CRASH_AT_STEP (exit 1 once at that step,
-marker file in log_dir), FAKE_FAIL_TYPE (write failure.json with that type and exit 1).
+marker file in log_dir), FAKE_FAIL_TYPE (write failure.json with that type and exit 1),
+FAKE_OOM_ABOVE_MICRO_BATCH=N (report OutOfMemory while policy.train_micro_batch_size > N),
+FAKE_RATE_LIMIT_ONCE=1 (prepare-model reports RateLimited with retry_after 1 s, once).
 """
 import json, os, re, shutil, sys, time
 
@@ -54,7 +56,15 @@ def newest(ckdir):
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "prepare-model":
-        out = opt(args, "--out"); os.makedirs(out, exist_ok=True)
+        out = opt(args, "--out")
+        marker = out.rstrip("/") + ".rate-limited-once"
+        if os.environ.get("FAKE_RATE_LIMIT_ONCE") and not os.path.exists(marker):
+            os.makedirs(os.path.dirname(marker), exist_ok=True)
+            open(marker, "w").write("x")
+            json.dump({"type": "RateLimited", "message": "429 Too Many Requests", "step": None, "retry_after": 1.0},
+                      open(os.path.join(os.path.dirname(out.rstrip("/")), "failure.json"), "w"))
+            sys.exit(1)
+        os.makedirs(out, exist_ok=True)
         json.dump({"architectures": ["LlamaForCausalLM"], "fake": True}, open(os.path.join(out, "config.json"), "w"))
         open(os.path.join(out, "model.safetensors"), "wb").write(b"fake")
         print(json.dumps({"model_dir": out, "fingerprint": "fake-tiny" if "--tiny-random" in args else "fake"}))
@@ -80,11 +90,16 @@ def main():
         ckdir = ck["checkpoint_dir"]; os.makedirs(ckdir, exist_ok=True); os.makedirs(log_dir, exist_ok=True)
         if os.environ.get("FAKE_FAIL_TYPE"):
             fail(log_dir, os.environ["FAKE_FAIL_TYPE"], "injected failure", newest(ckdir))
+        oom_above = os.environ.get("FAKE_OOM_ABOVE_MICRO_BATCH")
+        micro = int(cfg.get("policy", {}).get("train_micro_batch_size", 4))
+        if oom_above and micro > int(oom_above):
+            fail(log_dir, "OutOfMemory", f"CUDA out of memory at micro batch {micro}", newest(ckdir))
         stop = int(g.get("stop_after_step", g["max_num_steps"]))
         step = newest(ckdir)
         crash_at = int(os.environ.get("FAKE_CRASH_AT_STEP", "0"))
         marker = os.path.join(log_dir, "crashed-once")
         print(f"resuming from step {step}, RAY_ADDRESS={os.environ.get('RAY_ADDRESS')}", flush=True)
+        print(f"[grpo] training running from step {step}", flush=True)
         while step < min(stop, g["max_num_steps"]):
             step += 1
             time.sleep(float(os.environ.get("FAKE_STEP_SECONDS", "0.2")))
