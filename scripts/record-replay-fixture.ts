@@ -24,7 +24,7 @@ const workers = await createWorkers({ connection: env.nativeConnection, taskQueu
 const running = workers.run();
 const workflowId = 'replay-fixture';
 try {
-  const set = ['model.source=tiny-random', 'ray.enabled=false', 'eval.limit=2', 'trainer.grpo.max_num_steps=4', 'run.segment_steps=2', 'trainer.grpo.val_period=2', 'trainer.checkpointing.save_period=2', 'run.heartbeat_timeout_s=4'];
+  const set = ['recovery.backoff.initial_s=1', 'model.source=tiny-random', 'ray.enabled=false', 'eval.limit=2', 'trainer.grpo.max_num_steps=4', 'run.segment_steps=2', 'trainer.grpo.val_period=2', 'trainer.checkpointing.save_period=2', 'run.heartbeat_timeout_s=4'];
   await env.client.workflow.execute('trainingRun', { taskQueue, workflowId, args: [{ configPath: 'configs/builtin-cpu.yaml', runId: workflowId, set }] });
   const json = execFileSync(TEMPORAL, ['workflow', 'show', '--address', env.connection.options.address, '--workflow-id', workflowId, '--output', 'json'], { cwd: ROOT });
   const out = join(ROOT, 'test', 'fixtures', 'trainingRun-history.json');

@@ -15,7 +15,7 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import { decide, type RecoverySettings } from '../failures/policy.js';
+import { DEFAULT_RECOVERY, decide, type RecoverySettings } from '../failures/policy.js';
 import { FATAL_TYPES } from '../failures/classifier.js';
 import { ledgerEntry, oomKnobs, seenFailure } from './recovery.js';
 import type * as activities from '../activities/index.js';
@@ -207,7 +207,9 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
     heartbeatTimeout: hb,
     retry: { initialInterval: '5s', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
   });
-  const recovery = cfg.recovery as RecoverySettings;
+  // Runs started before the recovery section existed carry no such key: their history must
+  // still replay, with the defaults they would get today.
+  const recovery = (cfg.recovery ?? DEFAULT_RECOVERY) as RecoverySettings;
   // Temporal itself retries only lost workers (heartbeat timeouts); every classified failure
   // comes back to `recover` below, which applies its policy and budget.
   const heavyRetry = { initialInterval: '5s', maximumInterval: '5 minutes', maximumAttempts: Math.max(cfg.run.max_attempts, recovery.budgets.WorkerLost + 1), nonRetryableErrorTypes: NON_RETRYABLE };
