@@ -633,7 +633,7 @@ async function ledgerLostAttempt(n: number, lock: CheckpointLock, checkpointStep
   if (n <= 1) return;
   const prev = currentContext()?.info.heartbeatDetails as { step?: number; atMs?: number; checkpointStep?: number } | undefined;
   if (!prev || typeof prev.atMs !== 'number') return;
-  const stopped = lock.tookOver?.trainerStopped ? `; stopped the old trainer (pid ${lock.tookOver.from?.pid ?? '?'}'s child) first` : '';
+  const stopped = lock.tookOver?.trainerStopped ? `; first stopped the trainer orphaned by the dead worker (pid ${lock.tookOver.from?.pid ?? '?'})` : '';
   await reportProgress(
     {
       stage: 'train',
