@@ -531,7 +531,9 @@ export async function trainSegment(input: TrainSegmentInput): Promise<SegmentRes
   const backend = getBackend(run.config.backend);
   const metricName = run.config.trainer.checkpointing.metric_name;
   const n = attempt();
-  const lock = await CheckpointLock.acquire(run.paths.checkpointDir, run.runId, `trainSegment→${stopAfterStep} attempt ${n}`).catch((e) => {
+  // A lock held from another host whose lease was not renewed for 3 heartbeat timeouts is a lost host's.
+  const staleAfterMs = 3 * run.config.run.heartbeat_timeout_s * 1000;
+  const lock = await CheckpointLock.acquire(run.paths.checkpointDir, run.runId, `trainSegment→${stopAfterStep} attempt ${n}`, { staleAfterMs }).catch((e) => {
     if (e instanceof LockBusyError) throw ApplicationFailure.create({ type: 'CheckpointDirLocked', message: e.message, nextRetryDelay: '15s' });
     throw e;
   });
@@ -581,6 +583,7 @@ export async function trainSegment(input: TrainSegmentInput): Promise<SegmentRes
         await consumeForceRebuild(run, env);
       },
       onTick: async () => {
+        await lock.renew();
         consume(await follower.readNewLines());
         if (!running) {
           for (const line of await logFollower.readNewLines()) {

@@ -5,7 +5,7 @@
  * an orphaned trainer left behind by a dead owner is stopped first (only if its command line shows
  * it is the trainer of this checkpoint dir, i.e. one the pipeline started).
  */
-import { open, readFile, rm, writeFile, mkdir, rename } from 'node:fs/promises';
+import { open, readFile, rm, writeFile, mkdir, rename, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HOST, groupAlive, isAlive, killGroup, procCmdline, procStartTime } from './proc.js';
 
@@ -42,8 +42,13 @@ async function readJson<T>(path: string): Promise<T | null> {
   }
 }
 
-export function ownerAlive(o: LockOwner): boolean {
-  if (o.host !== HOST) return true; // cannot tell: treat as alive
+/**
+ * Is the lock's owner still there? On this host: its pid (and start time, against pid reuse).
+ * On another host (shared file system): only its lease tells, i.e. the lock file's mtime, which a
+ * live owner refreshes while its trainer runs; a lease older than `staleAfterMs` means a lost host.
+ */
+export function ownerAlive(o: LockOwner, leaseAgeMs = 0, staleAfterMs = Infinity): boolean {
+  if (o.host !== HOST) return leaseAgeMs < staleAfterMs;
   if (!isAlive(o.pid)) return false;
   const start = procStartTime(o.pid);
   return !(o.pidStart && start && o.pidStart !== start); // pid reused by another process → dead
@@ -77,7 +82,7 @@ export class CheckpointLock {
     readonly owner: LockOwner,
   ) {}
 
-  static async acquire(dir: string, runId: string, holder: string): Promise<CheckpointLock> {
+  static async acquire(dir: string, runId: string, holder: string, opts: { staleAfterMs?: number } = {}): Promise<CheckpointLock> {
     await mkdir(dir, { recursive: true });
     const path = join(dir, LOCK_FILE);
     const owner: LockOwner = { host: HOST, pid: process.pid, pidStart: procStartTime(process.pid), runId, holder, acquiredAt: new Date().toISOString() };
@@ -94,7 +99,8 @@ export class CheckpointLock {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       }
       const existing = await readJson<LockOwner>(path);
-      if (existing && ownerAlive(existing)) throw new LockBusyError(dir, existing);
+      const leaseAge = await stat(path).then((st) => Date.now() - st.mtimeMs, () => 0);
+      if (existing && ownerAlive(existing, leaseAge, opts.staleAfterMs)) throw new LockBusyError(dir, existing);
       // Stale (dead owner or unreadable): stop its orphaned trainer, then take over atomically.
       const stopped = await stopOrphanTrainer(dir);
       tookOver = { from: existing, trainerStopped: stopped || (tookOver as CheckpointLock['tookOver'])?.trainerStopped === true };
@@ -112,6 +118,12 @@ export class CheckpointLock {
   async writeTrainerPid(pid: number): Promise<void> {
     const t: TrainerPid = { pid, pidStart: procStartTime(pid), host: HOST, checkpointDir: this.dir, startedAt: new Date().toISOString() };
     await writeFile(join(this.dir, PID_FILE), JSON.stringify(t, null, 2));
+  }
+
+  /** Renew the lease (lock file mtime) so owners on other hosts see this one is alive. */
+  async renew(): Promise<void> {
+    const now = new Date();
+    await utimes(join(this.dir, LOCK_FILE), now, now).catch(() => undefined);
   }
 
   async clearTrainerPid(): Promise<void> {

@@ -1,7 +1,7 @@
 /** Checkpoint bookkeeping and the checkpoint-dir lock. */
 import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync, existsSync, readdirSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, existsSync, readdirSync, rmSync, readFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { spawn } from 'node:child_process';
@@ -113,4 +113,17 @@ test('killGroup also ends descendants that moved to their own process group (e.g
   assert.ok(members.length >= 2, `leader and sleep in the session: ${members}`);
   await killGroup(leader.pid!, 2000);
   assert.deepEqual(sessionMembers(leader.pid!), []);
+});
+
+test("a lock held from another host is busy while its lease is fresh and taken over once it is stale", async () => {
+  const lockPath = join(dir, LOCK_FILE);
+  const foreign = { host: 'lost-host.example', pid: 4242, pidStart: null, runId: 'r', holder: 'trainSegment', acquiredAt: new Date().toISOString() };
+  writeFileSync(lockPath, JSON.stringify(foreign));
+  await assert.rejects(CheckpointLock.acquire(dir, 'r', 'test', { staleAfterMs: 60_000 }), LockBusyError);
+  const old = new Date(Date.now() - 10 * 60_000);
+  utimesSync(lockPath, old, old);
+  const lock = await CheckpointLock.acquire(dir, 'r', 'test', { staleAfterMs: 60_000 });
+  assert.equal(lock.tookOver?.from?.host, 'lost-host.example');
+  assert.equal(JSON.parse(readFileSync(lockPath, 'utf8')).host, HOST);
+  await lock.release();
 });
