@@ -573,7 +573,7 @@ export async function trainSegment(input: TrainSegmentInput): Promise<SegmentRes
     const logFile = join(run.paths.logDir, 'trainer.log');
     const logFollower = new FileFollower(logFile);
     await logFollower.skipToEnd();
-    let running: { atMs: number; fromStep: number } | null = null;
+    let running: { atMs: number; fromStep: number; launchedAtMs: number } | null = null;
     const oomKillsBefore = oomKillCount();
     const startedAtMs = Date.now();
     const r = await runTracked(spec, logFile, {
@@ -589,7 +589,7 @@ export async function trainSegment(input: TrainSegmentInput): Promise<SegmentRes
           for (const line of await logFollower.readNewLines()) {
             const m = RUNNING_MARK.exec(line);
             if (m) {
-              running = { atMs: Date.now(), fromStep: Number(m[1]) };
+              running = { atMs: Date.now(), fromStep: Number(m[1]), launchedAtMs: startedAtMs };
               await reportProgress({ stage: 'train', attempt: n, running }, { force: true });
               break;
             }

@@ -23,7 +23,7 @@ export function renderLedger(ledger: LedgerEntry[]): string[] {
   for (const e of ledger)
     lines.push(
       `  ${e.time} ${e.stage} ${e.type} (${e.rule}): ${e.action}` +
-        `${e.configChanges.length ? ` [${e.configChanges.join(', ')}]` : ''}; steps lost ${opt(e.stepsLost)}, time lost ${opt(e.timeLostSeconds, 's')}, recovery ${opt(e.recoverySeconds, 's')}`,
+        `${e.configChanges.length ? ` [${e.configChanges.join(', ')}]` : ''}; steps lost ${opt(e.stepsLost)}, time lost ${opt(e.timeLostSeconds, 's')}, recovery ${opt(e.recoverySeconds, 's')}${e.trainerStartSeconds !== null && e.trainerStartSeconds !== undefined ? ` (of which trainer start ${e.trainerStartSeconds}s)` : ''}`,
     );
   return lines;
 }

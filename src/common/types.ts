@@ -164,6 +164,8 @@ export interface LedgerEntry {
   stepsLost: number | null;
   timeLostSeconds: number | null;
   recoverySeconds: number | null;
+  /** Of the recovery: launch of the new trainer to training under way (imports, Ray Train workers, model load). */
+  trainerStartSeconds: number | null;
   message: string;
 }
 
@@ -204,7 +206,7 @@ export interface ProgressUpdate {
   /** A retried attempt found it replaced a lost one (worker crash / host loss): ledger it. */
   lostAttempt?: { failedAtMs: number; stepAtFailure: number | null; checkpointStep: number | null; workSinceMs: number | null; action: string };
   /** The trainer of this attempt is running (model loaded, training resumed) at epoch ms `atMs`, from `fromStep`. */
-  running?: { atMs: number; fromStep: number };
+  running?: { atMs: number; fromStep: number; launchedAtMs: number };
 }
 
 export interface StageStatus {

@@ -159,13 +159,16 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
       status.ledger.push(e);
       status.failures.push({ stage: u.stage, attempt: u.attempt - 1, time: e.time, type: 'WorkerLost', message: e.message, step: l.stepAtFailure });
     }
-    if (u.running) markRecovered(u.running.atMs);
+    if (u.running) markRecovered(u.running.atMs, u.running.launchedAtMs);
     touch();
   });
   /** Training runs again: close the open ledger entries (fault → trainer running). */
-  const markRecovered = (atMs: number) => {
+  const markRecovered = (atMs: number, launchedAtMs: number) => {
     for (const e of status.ledger)
-      if (e.recoverySeconds === null && e.stage === 'train' && Date.parse(e.time) <= atMs) e.recoverySeconds = Math.round((atMs - Date.parse(e.time)) / 100) / 10;
+      if (e.recoverySeconds === null && e.stage === 'train' && Date.parse(e.time) <= atMs) {
+        e.recoverySeconds = Math.round((atMs - Date.parse(e.time)) / 100) / 10;
+        e.trainerStartSeconds = Math.round((atMs - Math.max(launchedAtMs, Date.parse(e.time))) / 100) / 10;
+      }
   };
   const used: Record<string, number> = {};
 

@@ -96,6 +96,7 @@ export function ledgerEntry(p: {
     stepsLost: p.stage === 'train' ? lost : 0,
     timeLostSeconds: p.stage === 'train' && lost && p.workSinceMs ? Math.max(0, Math.round((p.failedAtMs - p.workSinceMs) / 100) / 10) : p.stage === 'train' && lost === 0 ? 0 : null,
     recoverySeconds: null,
+    trainerStartSeconds: null,
     message: p.message.split('\n')[0]!.slice(0, 500),
   };
 }

@@ -52,6 +52,8 @@ interface Result {
   passed: boolean;
   checks: Check[];
   recoverySeconds: number | null;
+  /** Of the recovery: new trainer launch to training under way (imports, Ray Train workers, model load). */
+  trainerStartSeconds: number | null;
   stepsLost: number;
   ledger: Summary['ledger'];
   wallSeconds: number;
@@ -136,7 +138,7 @@ async function runScenario(sc: Scenario, round: number, server: DevServer, dir: 
     python: PYTHON,
     hubLog: hub?.log ?? null,
   };
-  const result: Result = { round, scenario: sc.name, fault: sc.fault, runId, passed: false, checks: [], recoverySeconds: null, stepsLost: 0, ledger: [], wallSeconds: 0 };
+  const result: Result = { round, scenario: sc.name, fault: sc.fault, runId, passed: false, checks: [], recoverySeconds: null, trainerStartSeconds: null, stepsLost: 0, ledger: [], wallSeconds: 0 };
   let connection: Connection | null = null;
   try {
     connection = await Connection.connect({ address: server.address });
@@ -162,6 +164,8 @@ async function runScenario(sc: Scenario, round: number, server: DevServer, dir: 
     const ends = summary.ledger.filter((e) => e.recoverySeconds !== null).map((e) => Date.parse(e.time) + e.recoverySeconds! * 1000);
     // Fault → training running again (the resumed trainer has loaded the model and continues).
     if (ends.length) result.recoverySeconds = Math.round((Math.max(...ends) - faultAt) / 100) / 10;
+    const starts = summary.ledger.map((e) => e.trainerStartSeconds).filter((v): v is number => typeof v === 'number');
+    if (starts.length) result.trainerStartSeconds = Math.max(...starts);
     result.checks = await checkInvariants({
       summary,
       runDir,
@@ -226,9 +230,11 @@ async function main(): Promise<number> {
   mkdirSync(out, { recursive: true });
   const file = join(out, `chaos-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify({ rounds, calibration: calib, results }, null, 2));
-  process.stdout.write('\nscenario                   round  result  recovery_s  steps_lost\n');
+  process.stdout.write('\nscenario                   round  result  recovery_s  trainer_start_s  steps_lost\n');
   for (const r of results)
-    process.stdout.write(`${r.scenario.padEnd(26)} ${String(r.round).padStart(5)}  ${(r.passed ? 'PASS' : 'FAIL').padEnd(6)}  ${String(r.recoverySeconds ?? 'n/a').padStart(10)}  ${String(r.stepsLost).padStart(10)}\n`);
+    process.stdout.write(
+      `${r.scenario.padEnd(26)} ${String(r.round).padStart(5)}  ${(r.passed ? 'PASS' : 'FAIL').padEnd(6)}  ${String(r.recoverySeconds ?? 'n/a').padStart(10)}  ${String(r.trainerStartSeconds ?? 'n/a').padStart(15)}  ${String(r.stepsLost).padStart(10)}\n`,
+    );
   process.stdout.write(`\n[chaos] ${results.filter((r) => r.passed).length}/${results.length} passed; report ${file}\n`);
   return results.every((r) => r.passed) ? 0 : 1;
 }
