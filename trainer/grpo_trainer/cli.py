@@ -1,6 +1,7 @@
 """`python -m grpo_trainer <command>`: the trainer's command line.
 
-Commands: train, evaluate, check-config, prepare-model, prepare-data.
+Commands: train, evaluate, check-config, prepare-model, prepare-data, verify,
+export, serve, bfcl, report.
 Exit codes: 0 success, 2 invalid config/data (nothing was started), 1 any
 other failure (see <log_dir>/failure.json).
 """
@@ -109,6 +110,61 @@ def cmd_prepare_data(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(ns: argparse.Namespace) -> int:
+    from .errors import InvalidDataError
+    from .verify import verify_rollouts
+
+    try:
+        result = verify_rollouts(ns.rollouts, ns.tasks)
+    except InvalidDataError as exc:
+        print(f"invalid data: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if ns.out:
+        Path(ns.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(ns.out).write_text("".join(json.dumps(r) + "\n" for r in result["rollouts"]))
+    if ns.json:
+        print(json.dumps(result))
+    else:
+        for r in result["rollouts"]:
+            recorded = "" if r["recorded_reward"] is None else f"  recorded={r['recorded_reward']:g}" + ("" if r["agrees"] else "  DISAGREES")
+            print(f"line {r['line']}: id={r['id']} category={r['category']} calls={r['num_function_calls']} reward={r['reward']:g}{recorded}")
+        print(json.dumps(result["summary"]))
+    # Exit 1 when a reward recorded in the file disagrees with ours: that is what the check is for.
+    return 1 if result["summary"]["num_disagreements"] else 0
+
+
+def cmd_export(ns: argparse.Namespace) -> int:
+    from .export import export_model
+
+    try:
+        result = export_model(ns.model, ns.out, prefill_tool_call=ns.prefill_tool_call, dtype=ns.dtype,
+                              overwrite=ns.overwrite)
+    except Exception as exc:  # noqa: BLE001
+        return _fail(str(Path(ns.out).parent), exc)
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+def cmd_serve(ns: argparse.Namespace) -> int:
+    from .serve import serve
+
+    serve(ns.model, host=ns.host, port=ns.port, model_name=ns.model_name, max_tokens_cap=ns.max_tokens_cap,
+          max_batch=ns.max_batch, threads=ns.threads, ready_file=ns.ready_file)
+    return 0
+
+
+def cmd_bfcl(ns: argparse.Namespace) -> int:
+    from .bfcl.run import main as bfcl_main
+
+    return bfcl_main(ns)
+
+
+def cmd_report(ns: argparse.Namespace) -> int:
+    from .report.plots import main as report_main
+
+    return report_main(ns)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m grpo_trainer", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -145,6 +201,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.set_defaults(func=cmd_prepare_data)
+
+    p = sub.add_parser("verify", help="recompute the workplace reward of NeMo Gym rollouts (function_call items)")
+    p.add_argument("rollouts", help="JSONL: one rollout per line with response.output (OpenAI Responses items)")
+    p.add_argument("--tasks", default=None, help="NeMo Gym task JSONL (id, ground_truth); rollouts match by id")
+    p.add_argument("--out", default=None, help="write one result line per rollout here")
+    p.add_argument("--json", action="store_true", help="print the whole result as one JSON object")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("export", help="a checkpoint (or model dir) as a Hugging Face model dir with our chat template")
+    p.add_argument("--model", required=True, help="checkpoint_dir/step_N or an HF model dir")
+    p.add_argument("--out", required=True)
+    p.add_argument("--prefill-tool-call", action="store_true", help="bake the prefilled <tool_call> opener into the template")
+    p.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: as saved)")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("serve", help="OpenAI-compatible HTTP server (completions, chat completions) for one model")
+    p.add_argument("--model", required=True, help="HF model dir or checkpoint_dir/step_N")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed, and written to --ready-file)")
+    p.add_argument("--model-name", default=None, help="id reported by /v1/models (default: the model path)")
+    p.add_argument("--max-tokens-cap", type=int, default=256, help="upper bound on max_tokens of any request")
+    p.add_argument("--max-batch", type=int, default=8)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--ready-file", default=None)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("bfcl", help="BFCL v3 through bfcl-eval (run with the BFCL environment's python)")
+    from .bfcl.options import add_arguments as add_bfcl_arguments
+
+    add_bfcl_arguments(p)
+    p.set_defaults(func=cmd_bfcl)
+
+    p = sub.add_parser("report", help="the run report's plots (PNG) from the report data the pipeline collects")
+    p.add_argument("--data", required=True, help="report-data.json written by the pipeline's writeReport")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_report)
     return parser
 
 
