@@ -214,7 +214,44 @@ export function configWarnings(cfg: PipelineConfig): string[] {
     w.push('run.trainer_address_space_mb limits the trainer process only; with ray.enabled=true training runs in Ray workers, which the limit does not cover.');
   if (cfg.backend === 'nemo_rl' && cfg.trainer.cluster.gpus_per_node === 0)
     w.push('backend nemo_rl with trainer.cluster.gpus_per_node=0: NeMo RL needs GPUs.');
+  w.push(...clusterCheck(cfg).warnings);
   return w;
+}
+
+/**
+ * The built-in trainer's Ray Train workers against the Ray head the pipeline starts
+ * (`ray.num_cpus`/`ray.num_gpus`): one worker per GPU unless `trainer.cluster.num_workers`
+ * says otherwise, each needing a GPU (GPU runs) or a CPU, and an equal share of each step.
+ */
+export function clusterCheck(cfg: PipelineConfig): { errors: string[]; warnings: string[] } {
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  if (cfg.backend !== 'builtin') return { errors, warnings };
+  const { cluster, grpo } = cfg.trainer;
+  const set = cluster.num_workers ?? null;
+  if (!cfg.ray.enabled) {
+    if (set !== null && set > 1)
+      warnings.push(`trainer.cluster.num_workers=${set} with ray.enabled=false: without Ray the trainer runs as one process, so num_workers is ignored.`);
+    return { errors, warnings };
+  }
+  const gpus = cfg.ray.num_gpus;
+  const workers = set ?? (gpus > 0 ? gpus : 1);
+  if (gpus > 0 && workers > gpus)
+    errors.push(`trainer.cluster.num_workers: expected at most ray.num_gpus=${gpus} (one GPU per worker), got ${workers}`);
+  if (gpus === 0 && workers > cfg.ray.num_cpus)
+    errors.push(`trainer.cluster.num_workers: expected at most ray.num_cpus=${cfg.ray.num_cpus} (one CPU per worker on a CPU-only Ray head), got ${workers}`);
+  const prompts = grpo.num_prompts_per_step;
+  const generations = grpo.num_generations_per_prompt;
+  if (typeof prompts === 'number' && typeof generations === 'number' && (prompts * generations) % workers !== 0)
+    errors.push(`trainer.cluster.num_workers: expected a divisor of grpo.num_prompts_per_step x grpo.num_generations_per_prompt = ${prompts * generations} (each worker trains an equal share of a step), got ${workers}`);
+  const declared = cluster.gpus_per_node * cluster.num_nodes;
+  if (gpus === 0 && declared > 0)
+    warnings.push(`trainer.cluster.gpus_per_node=${cluster.gpus_per_node} but ray.num_gpus=0: the Ray head offers no GPUs, so the built-in trainer trains on CPU. Set --set ray.num_gpus=${declared} to train on GPUs.`);
+  else if (gpus > 0 && declared !== gpus)
+    warnings.push(`trainer.cluster.gpus_per_node x num_nodes = ${declared} but ray.num_gpus=${gpus}: the built-in trainer uses ${workers} GPU worker(s). Make them agree (--set trainer.cluster.gpus_per_node=${gpus}).`);
+  if (gpus > 0 && workers < gpus)
+    warnings.push(`trainer.cluster.num_workers=${workers} leaves ${gpus - workers} of ray.num_gpus=${gpus} GPUs idle.`);
+  return { errors, warnings };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -230,6 +267,8 @@ export function validateConfig(raw: unknown, sets: string[] = [], source?: strin
   const parsed = pipelineConfigSchema.safeParse(withSets);
   if (!parsed.success) throw new ConfigError(formatIssues(parsed.error.issues, withSets));
   const config = parsed.data;
+  const clusterErrors = clusterCheck(config).errors;
+  if (clusterErrors.length) throw new ConfigError(clusterErrors);
   if (config.backend === 'nemo_rl' && !config.nemo_rl) config.nemo_rl = pipelineConfigSchemaNemoDefaults();
   return { config, warnings: configWarnings(config), ...(source ? { source } : {}) };
 }

@@ -121,6 +121,8 @@ const checkpointingSection = z.looseObject({
 const clusterSection = z.looseObject({
   gpus_per_node: nonNegInt.default(0),
   num_nodes: posInt.default(1),
+  /** (builtin) Ray Train workers; absent/null: one per Ray GPU, or one on CPU. Checked against `ray` in load.ts. */
+  num_workers: posInt.nullable().optional(),
 });
 
 const passthrough = z.looseObject({});
