@@ -175,6 +175,9 @@ def validate(cfg: TrainerConfig, check_paths: bool = True) -> list[str]:
     total = g.num_prompts_per_step * g.num_generations_per_prompt
     _require(total % p.train_micro_batch_size == 0, "policy.train_micro_batch_size",
              f"must divide num_prompts_per_step * num_generations_per_prompt = {total}")
+    _require(cfg.cluster.num_workers is None or total % cfg.cluster.num_workers == 0, "cluster.num_workers",
+             f"must divide num_prompts_per_step * num_generations_per_prompt = {total} (every worker trains an "
+             "equal share of each step)")
     if check_paths:
         _require(bool(p.model_name), "policy.model_name", "must name a Hugging Face model directory")
         model_dir = Path(p.model_name)

@@ -66,10 +66,15 @@ def latest_complete(checkpoint_dir: str | Path) -> Checkpoint | None:
     return complete[-1] if complete else None
 
 
+def tmp_save_dir(checkpoint_dir: str | Path, step: int) -> Path:
+    """Where the save of `step` is assembled (other ranks add their files there)."""
+    return Path(checkpoint_dir) / f"tmp_step_{step}"
+
+
 def begin_save(checkpoint_dir: str | Path, step: int) -> Path:
     root = Path(checkpoint_dir)
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f"tmp_step_{step}"
+    tmp = tmp_save_dir(root, step)
     if tmp.exists():  # left by a crash during an earlier attempt at this step
         shutil.rmtree(tmp)
     tmp.mkdir()

@@ -1,8 +1,13 @@
 """Run training on an existing Ray cluster through Ray Train.
 
 The pipeline starts a Ray head and hands us `RAY_ADDRESS`; we place one
-training worker per GPU (or one on a CPU-only cluster) with a TorchTrainer.
-Rank 0 writes checkpoints and metrics; the others only train.
+training worker per GPU (or one on a CPU-only cluster; `cluster.num_workers`
+overrides) with a TorchTrainer. Ray Train creates the torch process group
+(NCCL on GPUs, gloo on CPUs) and sets RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR
+and ACCELERATE_TORCH_DEVICE in each worker, which accelerate (inside TRL's
+trainer) picks up, so the model is wrapped in DDP and every worker generates
+and trains on its own slice of each step. Rank 0 writes checkpoints and
+metrics; the others only train (and add their RNG state to checkpoints).
 
 A dead cluster must fail fast as `RayFailure`: we probe the GCS port before
 `ray.init` (which would otherwise retry for a minute) and shorten Ray's own
@@ -44,6 +49,12 @@ def _worker_loop(config: dict[str, Any]) -> None:
 
     cfg = _build(TrainerConfig, config["cfg"], "")
     ctx = ray.train.get_context()
+    if config.get("use_gpu") and torch.cuda.device_count() < ctx.get_local_world_size():
+        # `ray start --num-gpus=N` advertises N GPUs whether or not they exist.
+        raise RayFailureError(f"the Ray node runs {ctx.get_local_world_size()} GPU workers but CUDA sees "
+                              f"{torch.cuda.device_count()} GPU(s) in the worker (CUDA_VISIBLE_DEVICES="
+                              f"{os.environ.get('CUDA_VISIBLE_DEVICES')!r}); start the Ray head with --num-gpus "
+                              "(the pipeline's ray.num_gpus) matching the real GPUs")
     torch.set_num_threads(max(1, int(config["cpus_per_worker"])))
     train(cfg, rank=ctx.get_world_rank(), world_size=ctx.get_world_size())
 
@@ -68,10 +79,18 @@ def train_on_ray(cfg: TrainerConfig) -> dict[str, Any]:
         # system on multi-node clusters, as NeMo RL's ray.sub also assumes).
         package_root = str(Path(__file__).resolve().parents[2])
         pythonpath = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
-        env_vars = {"PYTHONPATH": pythonpath}
+        # Ray Train's print patch would log every line of ours twice (logger + stdout).
+        env_vars = {"PYTHONPATH": pythonpath,
+                    "RAY_TRAIN_ENABLE_PRINT_PATCH": os.environ.get("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")}
         for key in ("HF_HUB_OFFLINE", "HF_HOME", "HF_TOKEN", "TRANSFORMERS_OFFLINE"):
             if key in os.environ:
                 env_vars[key] = os.environ[key]
+        # Ray Train's own helper actors call ray.init() without an address; with several Ray
+        # clusters on one host (one per run) they would refuse to guess which one is theirs.
+        env_vars["RAY_ADDRESS"] = address
+        # NCCL and symmetric-memory settings (e.g. NCCL_NVLS_ENABLE=0) must reach every worker.
+        env_vars.update({k: v for k, v in os.environ.items()
+                         if k.startswith(("NCCL_", "NVSHMEM_", "TORCH_SYMM_MEM_", "TORCH_NCCL_"))})
         ray.init(address=address, log_to_driver=True, logging_level="WARNING",
                  runtime_env={"env_vars": env_vars})
     except Exception as exc:  # noqa: BLE001
@@ -83,16 +102,25 @@ def train_on_ray(cfg: TrainerConfig) -> dict[str, Any]:
         workers = cfg.cluster.num_workers or (gpus if gpus else 1)
         if gpus and workers > gpus:
             raise RayFailureError(f"cluster.num_workers={workers} but the Ray cluster has only {gpus} GPUs")
-        cpus_per_worker = max(1, (cpus - 0) // workers)
+        if workers > cpus:  # Ray would wait forever for the missing CPUs
+            raise RayFailureError(f"cluster.num_workers={workers} but the Ray cluster has only {cpus} CPUs "
+                                  "(each worker needs at least one)")
+        expected = cfg.cluster.gpus_per_node * cfg.cluster.num_nodes
+        if gpus and expected and expected != workers:
+            print(f"warning: cluster.gpus_per_node x cluster.num_nodes = {expected}, but training uses {workers} "
+                  f"worker(s) on the {gpus} GPU(s) of the Ray cluster", flush=True)
+        cpus_per_worker = max(1, cpus // workers)
         storage = Path(cfg.logger.log_dir).resolve() / "ray_train"
         trainer = TorchTrainer(
             _worker_loop,
-            train_loop_config={"cfg": dataclasses.asdict(cfg), "cpus_per_worker": cpus_per_worker},
+            train_loop_config={"cfg": dataclasses.asdict(cfg), "cpus_per_worker": cpus_per_worker,
+                               "use_gpu": gpus > 0},
             scaling_config=ScalingConfig(num_workers=workers, use_gpu=gpus > 0,
                                          resources_per_worker={"CPU": cpus_per_worker}),
             run_config=RunConfig(name="grpo", storage_path=str(storage), failure_config=FailureConfig(max_failures=0)),
         )
-        print(f"Ray Train: {workers} worker(s), {cpus_per_worker} CPU(s) each, {gpus} GPU(s) in cluster", flush=True)
+        print(f"Ray Train: {workers} worker(s), {cpus_per_worker} CPU(s) each, {gpus} GPU(s) in cluster, "
+              f"process group backend {'nccl' if gpus else 'gloo'}", flush=True)
         try:
             trainer.fit()
         except Exception as exc:  # noqa: BLE001

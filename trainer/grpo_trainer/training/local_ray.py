@@ -1,0 +1,136 @@
+"""A private Ray head on loopback, for tests and benchmarks.
+
+Like the pipeline's startRay stage: its own short temp dir (Ray's unix
+sockets live there), free ports for everything it listens on, its own
+process group, and a stop that ends only the processes of this head (the
+group, then anything still running from its temp dir), never `ray stop`,
+which would stop every Ray head of the user on the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ray_command() -> list[str]:
+    """The `ray` CLI of the running interpreter: its environment's script, or the
+    same entry point through this interpreter (packages installed with --target)."""
+    script = Path(sys.executable).with_name("ray")
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys\nfrom ray.scripts.scripts import main\nsys.argv[0] = 'ray'\nsys.exit(main())"]
+
+
+@dataclass
+class LocalRayHead:
+    address: str
+    process: subprocess.Popen[bytes]
+    temp_dir: Path
+    log_path: Path
+
+    def status(self) -> str:
+        try:
+            out = subprocess.run([*ray_command(), "status", "--address", self.address], capture_output=True,
+                                 text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            return ""
+        return out.stdout if out.returncode == 0 else ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=15)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.process.wait()
+        # Workers of this head run with its temp dir on their command line;
+        # end those of them that outlived the head (and only those).
+        for pid in _pids_mentioning(str(self.temp_dir)):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def _pids_mentioning(needle: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if needle in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def start_local_head(num_cpus: int, num_gpus: int = 0, timeout_s: float = 120,
+                     env: dict[str, str] | None = None) -> LocalRayHead:
+    """Start `ray start --head --block` on 127.0.0.1 and wait until `ray status`
+    shows the requested CPUs and GPUs."""
+    temp_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+    port = free_port()
+    ports = {name: free_port() for name in (
+        "ray-client-server-port", "node-manager-port", "object-manager-port", "metrics-export-port",
+        "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port", "dashboard-port")}
+    argv = [*ray_command(), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+            f"--temp-dir={temp_dir}", f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}",
+            "--include-dashboard=false", "--disable-usage-stats",
+            *(f"--{name}={value}" for name, value in ports.items())]
+    log_path = temp_dir / "head.log"
+    head_env = dict(os.environ if env is None else env)
+    head_env.pop("RAY_ADDRESS", None)
+    head_env["RAY_USAGE_STATS_ENABLED"] = "0"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=head_env)
+    head = LocalRayHead(f"127.0.0.1:{port}", proc, temp_dir, log_path)
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            break
+        text = head.status()
+        if _has_resources(text, num_cpus, num_gpus):
+            return head
+        time.sleep(1)
+    tail = log_path.read_text(errors="replace")[-2000:] if log_path.exists() else ""
+    head.stop()
+    raise RuntimeError(f"the Ray head did not report {num_cpus} CPU / {num_gpus} GPU within {timeout_s}s:\n{tail}")
+
+
+def _has_resources(status: str, cpus: int, gpus: int) -> bool:
+    """Parse `ray status` lines such as ' 0.0/2.0 CPU' and ' 0.0/2.0 GPU'."""
+    def total(kind: str) -> float:
+        for line in status.splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[1] == kind and "/" in parts[0]:
+                try:
+                    return float(parts[0].split("/")[1])
+                except ValueError:
+                    continue
+        return 0.0
+
+    return bool(status) and total("CPU") >= cpus and total("GPU") >= gpus
