@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stage the trainer's Python packages for a GPU machine that has torch (with CUDA) but no package
 # registry: download the wheels of trainer/requirements-gpu.txt for that machine's Python, pack them
-# into one tar and cut it into parts of at most 60 MiB, one part per folder .whl1/, .whl2/, ...
+# into one tar and cut it into parts of at most 56 MiB, one part per folder .whl1/, .whl2/, ...
 # (git-ignored through .git/info/exclude), so that each part fits a transfer limit of 64 MiB.
 #
 #   PYVER=3.12 bash trainer/bench/stage_gpu_wheels.sh        # run in the repo, where pip reaches PyPI
@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 PYVER=${PYVER:-3.12}
-PART=${PART:-60m}
+PART=${PART:-56m}
 DL=.whl-download
 mkdir -p "$DL"
 platforms=()

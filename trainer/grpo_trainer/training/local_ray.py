@@ -55,7 +55,7 @@ class LocalRayHead:
         if self.process.poll() is None:
             try:
                 os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=5)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 pass
         if self.process.poll() is None:
