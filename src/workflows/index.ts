@@ -244,7 +244,11 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
   const recover = async <T>(name: StageName, fn: () => Promise<T>): Promise<T> => {
     for (;;) {
       try {
-        return await fn();
+        const r = await fn();
+        // Stages other than training recover when their activity finally succeeds.
+        for (const e of status.ledger)
+          if (e.stage === name && name !== 'train' && e.recoverySeconds === null && !e.action.startsWith('gave up')) e.recoverySeconds = Math.round((Date.now() - Date.parse(e.time)) / 100) / 10;
+        return r;
       } catch (err) {
         if (isCancellation(err)) throw err;
         const f = seenFailure(err);

@@ -162,8 +162,10 @@ async function runScenario(sc: Scenario, round: number, server: DevServer, dir: 
     result.ledger = summary.ledger;
     result.stepsLost = summary.ledger.reduce((a, e) => a + (e.stepsLost ?? 0), 0);
     const ends = summary.ledger.filter((e) => e.recoverySeconds !== null).map((e) => Date.parse(e.time) + e.recoverySeconds! * 1000);
-    // Fault → training running again (the resumed trainer has loaded the model and continues).
-    if (ends.length) result.recoverySeconds = Math.round((Math.max(...ends) - faultAt) / 100) / 10;
+    // Fault → training running again (the resumed trainer has loaded the model and continues), or
+    // the failed stage succeeding. A fault present from the start counts from the first failure.
+    const from = faultAt ?? Math.min(...summary.ledger.map((e) => Date.parse(e.time)));
+    if (ends.length) result.recoverySeconds = Math.round((Math.max(...ends) - from) / 100) / 10;
     const starts = summary.ledger.map((e) => e.trainerStartSeconds).filter((v): v is number => typeof v === 'number');
     if (starts.length) result.trainerStartSeconds = Math.max(...starts);
     result.checks = await checkInvariants({

@@ -25,8 +25,8 @@ export interface Scenario {
   fault: string;
   /** Config overrides on top of the chaos base config. */
   sets: (calibration: Calibration) => string[];
-  /** Inject the fault; returns when it happened (epoch ms). */
-  inject: (ctx: ScenarioContext) => Promise<number>;
+  /** Inject the fault; returns when it happened (epoch ms), or null when it is there from the start (then the ledger's failure time counts). */
+  inject: (ctx: ScenarioContext) => Promise<number | null>;
   expectTypes: string[];
   allowTypes: string[];
   needsHub?: boolean;
@@ -125,7 +125,7 @@ export const SCENARIOS: Scenario[] = [
     needsCalibration: true,
     sets: (c) => ['ray.enabled=false', `run.trainer_address_space_mb=${c.addressSpaceMb}`, ...OOM_SHAPE],
     async inject() {
-      return Date.now(); // the limit is there from the first launch
+      return null; // the limit is there from the first launch
     },
     expectTypes: ['OutOfMemory'],
     allowTypes: [],
@@ -141,7 +141,7 @@ export const SCENARIOS: Scenario[] = [
     needsHub: true,
     sets: () => ['model.source=hf', `model.name=chaos-org/tiny-${Date.now().toString(36)}`],
     async inject() {
-      return Date.now(); // the storm starts with the first request
+      return null; // the storm starts with the first request
     },
     expectTypes: ['RateLimited'],
     allowTypes: [],
