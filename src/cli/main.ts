@@ -39,6 +39,11 @@ Commands:
   worker [--max-training-activities N] [--shutdown-grace 30s]
                                                          run the workflow + activity worker
   quickstart [--set k=v]...                              install, start server/worker if needed, run configs/builtin-cpu.yaml
+  report <id> [--json]                                   write the run's report (report.md, self-contained report.html); prints its path
+  export <id> [--out DIR] [--step N] [--prefill-tool-call]
+                                                         the best (or step N) checkpoint as a Hugging Face model dir (vLLM-ready)
+  verify <rollouts.jsonl> --tasks <tasks.jsonl> [--out F] [--json]
+                                                         recompute the workplace reward of NeMo Gym rollouts (exit 1 on disagreement)
 
 Environment: GRPO_STATE_DIR (default ./.grpo), TEMPORAL_ADDRESS (default 127.0.0.1:7233), TEMPORAL_NAMESPACE,
 TEMPORAL_TLS_CERT / TEMPORAL_TLS_KEY / TEMPORAL_TLS_CA / TEMPORAL_API_KEY; HF_TOKEN and WANDB_API_KEY belong in the worker's environment.`;
@@ -472,6 +477,12 @@ export async function main(argv: string[]): Promise<number> {
       return cmdQuickstart(rest);
     case 'setup':
       return cmdSetup(rest);
+    case 'report':
+      return (await import('./tools.js')).cmdReport(rest);
+    case 'export':
+      return (await import('./tools.js')).cmdExport(rest);
+    case 'verify':
+      return (await import('./tools.js')).cmdVerify(rest);
     case undefined:
     case 'help':
     case '--help':

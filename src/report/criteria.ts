@@ -1,0 +1,231 @@
+/**
+ * Baseline vs. final comparison and the seed's success criteria, as pure functions of a run's
+ * summary, its metrics records and its checkpoint history (no I/O; the report activity reads files).
+ *
+ * Criteria (each pass / fail / n/a with the numbers behind it):
+ *  - reward_rising: the least-squares slope of train/reward over the training steps is > 0;
+ *  - val_above_baseline: the best checkpoint's workplace validation accuracy (final evaluation)
+ *    is strictly above the base model's (baseline evaluation) on the same tasks;
+ *  - checkpoint_interval: a checkpoint was saved at every multiple of checkpointing.save_period
+ *    up to the last completed step (saves seen in the trainer's log or on disk);
+ *  - oom_recovered: every OutOfMemory failure was followed by recovery (no ledger entry gave up on
+ *    it, and the run did not end failed on it).
+ */
+import type { MetricRecord } from '../backends/types.js';
+
+export type CriterionStatus = 'pass' | 'fail' | 'n/a';
+export type CriterionId = 'reward_rising' | 'val_above_baseline' | 'checkpoint_interval' | 'oom_recovered';
+
+export interface Criterion {
+  id: CriterionId;
+  title: string;
+  status: CriterionStatus;
+  detail: string;
+}
+
+/** One offline evaluation (the trainer's `evaluate` output, eval/{baseline,final}.json). */
+export interface EvalFile {
+  accuracy: number;
+  per_category?: Record<string, number>;
+  num_tasks?: number;
+  model?: string;
+}
+
+export interface CategoryRow {
+  category: string;
+  baseline: number | null;
+  final: number | null;
+  delta: number | null;
+}
+
+export interface Comparison {
+  baseline: number | null;
+  final: number | null;
+  delta: number | null;
+  numTasks: { baseline: number | null; final: number | null };
+  perCategory: CategoryRow[];
+}
+
+export interface CheckpointHistory {
+  /** Every step a checkpoint was saved at (including ones retention removed later). */
+  saved: number[];
+  /** Steps still on disk at the end. */
+  retained: number[];
+  best: number | null;
+}
+
+/** The parts of the run summary the criteria read (tolerant: older summaries lack a ledger). */
+export interface SummaryLike {
+  state: string;
+  steps: { completed: number; total: number };
+  failures?: { type: string; stage?: string; message?: string; time?: string }[];
+  ledger?: { type: string; action: string; time?: string }[];
+}
+
+export interface CriteriaInput {
+  summary: SummaryLike;
+  records: MetricRecord[];
+  checkpoints: CheckpointHistory;
+  /** checkpointing.save_period (null: checkpointing disabled). */
+  savePeriod: number | null;
+  baseline: EvalFile | null;
+  final: EvalFile | null;
+}
+
+export interface CriteriaResult {
+  criteria: Criterion[];
+  /** True when no criterion failed and at least one passed. */
+  allHold: boolean;
+  workplace: Comparison;
+  rewardSlope: number | null;
+}
+
+const round = (v: number, d = 4) => Math.round(v * 10 ** d) / 10 ** d;
+const fmt = (v: number | null | undefined, d = 3) => (v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(d));
+const signed = (v: number | null, d = 3) => (v === null ? 'n/a' : `${v >= 0 ? '+' : ''}${v.toFixed(d)}`);
+
+export function compareEvals(baseline: EvalFile | null, final: EvalFile | null): Comparison {
+  const cats = new Set<string>([...Object.keys(baseline?.per_category ?? {}), ...Object.keys(final?.per_category ?? {})]);
+  const perCategory = [...cats].sort().map((category) => {
+    const b = baseline?.per_category?.[category] ?? null;
+    const f = final?.per_category?.[category] ?? null;
+    return { category, baseline: b, final: f, delta: b !== null && f !== null ? round(f - b) : null };
+  });
+  const b = baseline?.accuracy ?? null;
+  const f = final?.accuracy ?? null;
+  return {
+    baseline: b,
+    final: f,
+    delta: b !== null && f !== null ? round(f - b) : null,
+    numTasks: { baseline: baseline?.num_tasks ?? null, final: final?.num_tasks ?? null },
+    perCategory,
+  };
+}
+
+/** train/reward per step; a step logged twice (redone after a resume) keeps its last value. */
+export function rewardSeries(records: MetricRecord[], key = 'train/reward'): { step: number; value: number }[] {
+  const byStep = new Map<number, number>();
+  for (const r of records) if (r.kind === 'train' && typeof r.metrics[key] === 'number') byStep.set(r.step, r.metrics[key]!);
+  return [...byStep.entries()].sort((a, b) => a[0] - b[0]).map(([step, value]) => ({ step, value }));
+}
+
+export function validationSeries(records: MetricRecord[], key = 'validation/accuracy'): { step: number; value: number }[] {
+  const byStep = new Map<number, number>();
+  for (const r of records) if (r.kind === 'validation' && typeof r.metrics[key] === 'number') byStep.set(r.step, r.metrics[key]!);
+  return [...byStep.entries()].sort((a, b) => a[0] - b[0]).map(([step, value]) => ({ step, value }));
+}
+
+/** Least-squares slope of y over x; null with fewer than two distinct x. */
+export function slope(points: { step: number; value: number }[]): number | null {
+  if (points.length < 2) return null;
+  const n = points.length;
+  const mx = points.reduce((s, p) => s + p.step, 0) / n;
+  const my = points.reduce((s, p) => s + p.value, 0) / n;
+  let sxx = 0;
+  let sxy = 0;
+  for (const p of points) {
+    sxx += (p.step - mx) ** 2;
+    sxy += (p.step - mx) * (p.value - my);
+  }
+  return sxx === 0 ? null : sxy / sxx;
+}
+
+function rewardRising(records: MetricRecord[]): { c: Criterion; slope: number | null } {
+  const series = rewardSeries(records);
+  const s = slope(series);
+  const title = 'train reward mean rising';
+  if (s === null) return { c: { id: 'reward_rising', title, status: 'n/a', detail: `${series.length} training step(s) logged; a trend needs at least 2` }, slope: null };
+  const half = Math.floor(series.length / 2);
+  const mean = (xs: { value: number }[]) => xs.reduce((a, p) => a + p.value, 0) / xs.length;
+  const first = mean(series.slice(0, half || 1));
+  const second = mean(series.slice(half));
+  return {
+    c: {
+      id: 'reward_rising',
+      title,
+      status: s > 0 ? 'pass' : 'fail',
+      detail: `least-squares slope ${signed(s, 4)} per step over ${series.length} steps (steps ${series[0]!.step}-${series.at(-1)!.step}); mean ${fmt(first)} in the first half, ${fmt(second)} in the second`,
+    },
+    slope: s,
+  };
+}
+
+function valAboveBaseline(cmp: Comparison): Criterion {
+  const title = 'validation accuracy above baseline';
+  if (cmp.baseline === null || cmp.final === null)
+    return { id: 'val_above_baseline', title, status: 'n/a', detail: `baseline ${fmt(cmp.baseline)}, final ${fmt(cmp.final)}: both evaluations are needed` };
+  const tasks = cmp.numTasks.final ?? cmp.numTasks.baseline;
+  return {
+    id: 'val_above_baseline',
+    title,
+    status: cmp.final > cmp.baseline ? 'pass' : 'fail',
+    detail: `best checkpoint ${fmt(cmp.final)} vs base model ${fmt(cmp.baseline)} (${signed(cmp.delta)})${tasks ? ` on ${tasks} validation tasks` : ''}`,
+  };
+}
+
+export function expectedCheckpointSteps(savePeriod: number | null, completed: number): number[] {
+  if (!savePeriod || savePeriod <= 0) return [];
+  const out: number[] = [];
+  for (let s = savePeriod; s <= completed; s += savePeriod) out.push(s);
+  return out;
+}
+
+function checkpointInterval(input: CriteriaInput): Criterion {
+  const title = 'checkpoints at the configured interval';
+  const completed = input.summary.steps.completed;
+  if (!input.savePeriod) return { id: 'checkpoint_interval', title, status: 'n/a', detail: 'checkpointing disabled' };
+  const expected = expectedCheckpointSteps(input.savePeriod, completed);
+  if (!expected.length)
+    return { id: 'checkpoint_interval', title, status: 'n/a', detail: `${completed} step(s) completed, fewer than save_period ${input.savePeriod}` };
+  const saved = new Set([...input.checkpoints.saved, ...input.checkpoints.retained]);
+  const missing = expected.filter((s) => !saved.has(s));
+  return {
+    id: 'checkpoint_interval',
+    title,
+    status: missing.length ? 'fail' : 'pass',
+    detail: missing.length
+      ? `save_period ${input.savePeriod}: expected saves at steps ${expected.join(', ')}; missing ${missing.join(', ')}`
+      : `save_period ${input.savePeriod}: saved at steps ${[...saved].sort((a, b) => a - b).join(', ')} (expected ${expected.join(', ')}); retained ${input.checkpoints.retained.join(', ') || 'none'}`,
+  };
+}
+
+function oomRecovered(summary: SummaryLike): Criterion {
+  const title = 'no OOM left unrecovered';
+  const ooms = (summary.failures ?? []).filter((f) => f.type === 'OutOfMemory');
+  const ledgered = (summary.ledger ?? []).filter((e) => e.type === 'OutOfMemory');
+  const gaveUp = ledgered.filter((e) => /^gave up/i.test(e.action));
+  const count = Math.max(ooms.length, ledgered.length);
+  if (!count) return { id: 'oom_recovered', title, status: 'pass', detail: 'no out-of-memory failure' };
+  const lastFailure = (summary.failures ?? []).at(-1);
+  const endedOnOom = summary.state === 'failed' && lastFailure?.type === 'OutOfMemory';
+  const unrecovered = gaveUp.length > 0 || endedOnOom;
+  const actions = [...new Set(ledgered.map((e) => e.action))].join('; ');
+  return {
+    id: 'oom_recovered',
+    title,
+    status: unrecovered ? 'fail' : 'pass',
+    detail: unrecovered
+      ? `${count} out-of-memory failure(s); ${gaveUp.length ? `gave up: ${gaveUp.map((e) => e.action).join('; ')}` : 'the run ended failed on one'}`
+      : `${count} out-of-memory failure(s), all recovered${actions ? ` (${actions})` : ''}`,
+  };
+}
+
+export function evaluateCriteria(input: CriteriaInput): CriteriaResult {
+  const workplace = compareEvals(input.baseline, input.final);
+  const reward = rewardRising(input.records);
+  const criteria = [reward.c, valAboveBaseline(workplace), checkpointInterval(input), oomRecovered(input.summary)];
+  return {
+    criteria,
+    allHold: criteria.every((c) => c.status !== 'fail') && criteria.some((c) => c.status === 'pass'),
+    workplace,
+    rewardSlope: reward.slope === null ? null : round(reward.slope, 6),
+  };
+}
+
+/** Lines for summary.txt. */
+export function renderCriteriaText(r: CriteriaResult): string {
+  const mark = { pass: 'PASS', fail: 'FAIL', 'n/a': 'n/a ' } as const;
+  const lines = [`Success criteria (seed): ${r.allHold ? 'all hold' : 'NOT all hold'}`];
+  for (const c of r.criteria) lines.push(`  [${mark[c.status]}] ${c.title}: ${c.detail}`);
+  return lines.join('\n') + '\n';
+}

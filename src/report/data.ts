@@ -1,0 +1,191 @@
+/**
+ * Everything the run report shows, read from a run directory:
+ * summary.json, logs/metrics.jsonl, logs/trainer.log (checkpoint saves), eval/{baseline,final}.json,
+ * bfcl/{baseline,final}/bfcl.json, config.resolved.yaml and the checkpoints still on disk.
+ * Missing pieces are null, so a failed or cancelled run still gets a report.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { parseMetricsJsonLine } from '../backends/metrics.js';
+import type { MetricRecord } from '../backends/types.js';
+import { evaluateCriteria, type CheckpointHistory, type CriteriaResult, type EvalFile, type SummaryLike } from './criteria.js';
+
+export interface BfclCategory {
+  accuracy: number;
+  correct: number;
+  total: number;
+  ids: string[];
+}
+
+/** `python -m grpo_trainer bfcl` output (bfcl.json). */
+export interface BfclFile {
+  package: string;
+  version: string;
+  data_version: string;
+  label?: string | null;
+  model?: string;
+  served_model_dir?: string;
+  mode?: string;
+  categories: Record<string, BfclCategory>;
+  overall: { accuracy: number; correct: number; total: number };
+  settings?: Record<string, unknown>;
+  timings?: Record<string, number>;
+}
+
+/** The run summary as written by writeSummary, read tolerantly (fields vary across versions). */
+export type SummaryFile = Omit<SummaryLike, 'failures' | 'ledger'> & {
+  runId: string;
+  backend?: string;
+  configSource?: string;
+  baselineAccuracy?: number | null;
+  finalAccuracy?: number | null;
+  finalModel?: string | null;
+  checkpoints?: { step: number; dir: string; metric: number | null }[];
+  best?: { step: number; dir: string; metric: number | null } | null;
+  metricName?: string;
+  startedAt?: string;
+  finishedAt?: string;
+  elapsedSeconds?: number;
+  runDir?: string;
+  warnings?: string[];
+  configChanges?: string[];
+  recoveries?: number;
+  failures?: { stage: string; attempt?: number; type: string; message: string; step?: number | null; time?: string }[];
+  ledger?: LedgerLike[];
+};
+
+/** A lost-work ledger entry (LedgerEntry in common/types.ts), read tolerantly. */
+export interface LedgerLike {
+  time?: string;
+  stage?: string;
+  type: string;
+  action: string;
+  stepsLost?: number | null;
+  timeLostSeconds?: number | null;
+  recoverySeconds?: number | null;
+  message?: string;
+  detail?: string;
+}
+
+export interface ReportData {
+  runId: string;
+  runDir: string;
+  generatedAt: string;
+  summary: SummaryFile | null;
+  records: MetricRecord[];
+  baseline: EvalFile | null;
+  final: EvalFile | null;
+  bfcl: { baseline: BfclFile | null; final: BfclFile | null };
+  checkpoints: CheckpointHistory & { metrics: Record<number, number | null> };
+  savePeriod: number | null;
+  metricName: string;
+  configYaml: string | null;
+  criteria: CriteriaResult;
+}
+
+function readJson<T>(path: string): T | null {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch {
+    return null;
+  }
+}
+
+export function readMetrics(path: string): MetricRecord[] {
+  if (!existsSync(path)) return [];
+  const out: MetricRecord[] = [];
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const r = parseMetricsJsonLine(line);
+    if (r) out.push(r);
+  }
+  return out;
+}
+
+/** Steps the trainer reported saving ("Saved checkpoint .../step_N"; NeMo RL: "Saving checkpoint for step N"). */
+export function savedStepsFromLog(text: string): number[] {
+  const saved = new Set<number>();
+  for (const m of text.matchAll(/Saved checkpoint \S*step_(\d+)/g)) saved.add(Number(m[1]));
+  if (!saved.size) for (const m of text.matchAll(/Saving checkpoint for step (\d+)/g)) saved.add(Number(m[1]));
+  return [...saved].sort((a, b) => a - b);
+}
+
+function checkpointsOnDisk(dir: string, metricName: string): Record<number, number | null> {
+  const out: Record<number, number | null> = {};
+  if (!existsSync(dir)) return out;
+  for (const name of readdirSync(dir)) {
+    const m = /^step_(\d+)$/.exec(name);
+    if (!m || !statSync(join(dir, name)).isDirectory()) continue;
+    const info = readJson<Record<string, unknown>>(join(dir, name, 'training_info.json'));
+    if (!info) continue;
+    const v = info[metricName];
+    out[Number(m[1])] = typeof v === 'number' ? v : null;
+  }
+  return out;
+}
+
+export function collectReportData(runDir: string, opts: { now?: Date } = {}): ReportData {
+  const summary = readJson<SummaryFile>(join(runDir, 'summary.json'));
+  const configYaml = existsSync(join(runDir, 'config.resolved.yaml')) ? readFileSync(join(runDir, 'config.resolved.yaml'), 'utf8') : null;
+  let config: Record<string, any> | null = null;
+  try {
+    config = configYaml ? (parseYaml(configYaml) as Record<string, any>) : null;
+  } catch {
+    config = null;
+  }
+  const ck = config?.trainer?.checkpointing ?? {};
+  const metricName: string = summary?.metricName ?? ck.metric_name ?? 'val:accuracy';
+  const savePeriod: number | null = ck.enabled === false ? null : typeof ck.save_period === 'number' ? ck.save_period : null;
+  const records = readMetrics(join(runDir, 'logs', 'metrics.jsonl'));
+  const onDisk = checkpointsOnDisk(join(runDir, 'checkpoints'), metricName);
+  const logText = existsSync(join(runDir, 'logs', 'trainer.log')) ? readFileSync(join(runDir, 'logs', 'trainer.log'), 'utf8') : '';
+  const retained = (summary?.checkpoints?.length ? summary.checkpoints.map((c) => c.step) : Object.keys(onDisk).map(Number)).sort((a, b) => a - b);
+  const saved = [...new Set([...savedStepsFromLog(logText), ...retained, ...Object.keys(onDisk).map(Number)])].sort((a, b) => a - b);
+  const metrics: Record<number, number | null> = { ...onDisk };
+  for (const c of summary?.checkpoints ?? []) metrics[c.step] = c.metric;
+  const checkpoints = { saved, retained, best: summary?.best?.step ?? null, metrics };
+  const baseline = readJson<EvalFile>(join(runDir, 'eval', 'baseline.json'));
+  const final = readJson<EvalFile>(join(runDir, 'eval', 'final.json'));
+  const bfcl = {
+    baseline: readJson<BfclFile>(join(runDir, 'bfcl', 'baseline', 'bfcl.json')),
+    final: readJson<BfclFile>(join(runDir, 'bfcl', 'final', 'bfcl.json')),
+  };
+  const runId = summary?.runId ?? runDir.split('/').filter(Boolean).at(-1) ?? 'run';
+  const summaryLike: SummaryLike = summary ?? { state: 'unknown', steps: { completed: Math.max(0, ...records.map((r) => r.step)), total: 0 } };
+  const criteria = evaluateCriteria({ summary: summaryLike, records, checkpoints, savePeriod, baseline, final });
+  return {
+    runId,
+    runDir,
+    generatedAt: (opts.now ?? new Date()).toISOString(),
+    summary,
+    records,
+    baseline,
+    final,
+    bfcl,
+    checkpoints,
+    savePeriod,
+    metricName,
+    configYaml,
+    criteria,
+  };
+}
+
+/** Input of the Python plotter (`python -m grpo_trainer report --data ...`). */
+export function plotInput(d: ReportData): Record<string, unknown> {
+  const trainByStep = new Map<number, number>();
+  const valByStep = new Map<number, number>();
+  for (const r of d.records) {
+    if (r.kind === 'train' && typeof r.metrics['train/reward'] === 'number') trainByStep.set(r.step, r.metrics['train/reward']!);
+    if (r.kind === 'validation' && typeof r.metrics['validation/accuracy'] === 'number') valByStep.set(r.step, r.metrics['validation/accuracy']!);
+  }
+  const finalStep = d.summary?.best?.step ?? (d.checkpoints.best ?? null);
+  return {
+    runId: d.runId,
+    train: [...trainByStep.entries()].sort((a, b) => a[0] - b[0]).map(([step, reward]) => ({ step, reward })),
+    validation: [...valByStep.entries()].sort((a, b) => a[0] - b[0]).map(([step, accuracy]) => ({ step, accuracy })),
+    baseline: d.baseline ? { accuracy: d.baseline.accuracy } : null,
+    final: d.final && finalStep !== null ? { accuracy: d.final.accuracy, step: finalStep } : null,
+    checkpoints: { saved: d.checkpoints.saved, retained: d.checkpoints.retained, best: d.checkpoints.best },
+    metricName: d.metricName,
+  };
+}
