@@ -689,3 +689,7 @@ export async function cleanupRun(input: { run: ResolvedRun }): Promise<{ rayStop
   const { stopped } = await stopRay(input);
   return { rayStopped: stopped, trainerStopped };
 }
+
+// Run report and BFCL v3 (their own modules).
+export { writeReport } from './report.js';
+export { bfclEvaluate } from './bfcl.js';

@@ -10,6 +10,7 @@ import {
   defineSignal,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -228,6 +229,23 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
     heartbeatTimeout: hb,
     retry: heavyRetry,
   });
+  // BFCL v3 before/after (bfcl.enabled): a failure is a warning, not a failed run.
+  const bfclRunner = proxyActivities<typeof activities>({
+    taskQueue: trainQueueFor(info.taskQueue),
+    startToCloseTimeout: `${cfg.bfcl?.timeout_min ?? 90} minutes`,
+    heartbeatTimeout: hb,
+    retry: { initialInterval: '5s', maximumAttempts: 2, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+  const runBfcl = async (which: 'baseline' | 'final', modelPath: string) => {
+    if (!cfg.bfcl?.enabled || !patched('bfcl-before-after')) return;
+    try {
+      const r = await bfclRunner.bfclEvaluate({ run, env: env!, which, modelPath });
+      if (r) log.info(`BFCL ${which}`, { overall: r.overall.accuracy, version: r.version });
+    } catch (e) {
+      if (isCancellation(e)) throw e;
+      status.warnings.push(`BFCL ${which} failed: ${failureOf(e, which === 'baseline' ? 'baselineEval' : 'finalEval', 1).message.split('\n')[0]}`);
+    }
+  };
 
   let ray: RayInfo | null = null;
   let finalState: RunState = 'completed';
@@ -333,6 +351,7 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
         () => evaluator.evaluate({ run, env: env!, data, model, ray, which: 'baseline', modelPath: model.modelDir }),
         (r) => (r ? `accuracy ${r.accuracy.toFixed(3)} on ${r.numTasks} tasks` : 'not supported by backend'),
       );
+      await runBfcl('baseline', model.modelDir);
     } else setStage('baselineEval', 'skipped', cfg.eval.baseline ? 'resumed run (already trained)' : 'eval.baseline=false');
 
     current = 'train';
@@ -365,6 +384,7 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
         () => evaluator.evaluate({ run, env: env!, data, model, ray, which: 'final', modelPath: target.dir }),
         (r) => (r ? `accuracy ${r.accuracy.toFixed(3)} (step_${target.step})` : 'not supported by backend'),
       );
+      await runBfcl('final', target.dir);
     } else setStage('finalEval', 'skipped', cfg.eval.final ? 'no checkpoint' : 'eval.final=false');
   } catch (err) {
     pendingError = err;
@@ -416,6 +436,15 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
       setStage('summary', 'done', written.json);
     } catch (e) {
       setStage('summary', 'failed', (e as Error).message);
+    }
+    // The run report (report.md, report.html with plots); it adds the success criteria to the summary files.
+    if (status.summaryPath && patched('run-report')) {
+      try {
+        const r = await light.writeReport({ run, env });
+        setStage('summary', 'done', `${status.stages.find((x) => x.name === 'summary')?.detail ?? ''}; report ${r.html}`);
+      } catch (e) {
+        status.warnings.push(`report not written: ${(e as Error).message}`);
+      }
     }
     setStage('cleanup', 'running');
     try {
