@@ -196,6 +196,6 @@ export const OOM_SHAPE = [
   'trainer.grpo.num_prompts_per_step=2',
   'trainer.grpo.num_generations_per_prompt=4',
   'trainer.policy.train_micro_batch_size=8',
-  'trainer.policy.generation.max_new_tokens=128',
+  'trainer.policy.generation.max_new_tokens=64',
   'trainer.policy.trainable_layers=null',
 ];
