@@ -149,7 +149,8 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     from .serve import serve
 
     serve(ns.model, host=ns.host, port=ns.port, model_name=ns.model_name, max_tokens_cap=ns.max_tokens_cap,
-          max_batch=ns.max_batch, threads=ns.threads, ready_file=ns.ready_file)
+          max_batch=ns.max_batch, threads=ns.threads, ready_file=ns.ready_file,
+          stop_after_tool_call=ns.stop_after_tool_call)
     return 0
 
 
@@ -226,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-batch", type=int, default=8)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--ready-file", default=None)
+    p.add_argument("--stop-after-tool-call", action="store_true",
+                   help="end a completion when a </tool_call> is followed by anything but another <tool_call>")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("bfcl", help="BFCL v3 through bfcl-eval (run with the BFCL environment's python)")

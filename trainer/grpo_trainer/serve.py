@@ -19,6 +19,12 @@ without padding short prompts to the longest. ``max_tokens`` is capped by
 ``--max-tokens-cap``: BFCL asks for up to 4096 new tokens per request, which a
 CPU cannot afford. A temperature at or below ``greedy_below`` (0.01, BFCL
 uses 0.001) decodes greedily, so results are deterministic.
+
+``--stop-after-tool-call`` ends a completion once a ``</tool_call>`` has closed
+and the model goes on with anything but another ``<tool_call>``, and cuts that
+trailing text like a stop sequence. Parsers of our format read only the
+``<tool_call>`` blocks, so scores do not change; the CPU time does (a small model
+rambles on after its call until the token cap).
 """
 
 from __future__ import annotations
@@ -33,6 +39,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 GREEDY_BELOW = 0.01
+TOOL_CALL_OPEN = "<tool_call>"
+TOOL_CALL_CLOSE = "</tool_call>"
+
+
+def tool_call_done(text: str) -> bool:
+    """A call has closed and what follows it is not (the start of) another call."""
+    end = text.rfind(TOOL_CALL_CLOSE)
+    if end < 0:
+        return False
+    after = text[end + len(TOOL_CALL_CLOSE):].lstrip()
+    if not after:
+        return False
+    return not (after.startswith(TOOL_CALL_OPEN) or TOOL_CALL_OPEN.startswith(after))
 
 
 @dataclass
@@ -59,7 +78,7 @@ class Generator:
 
     def __init__(self, model_dir: str, *, max_tokens_cap: int = 256, max_batch: int = 8,
                  max_batch_tokens: int = 8192, device: str | None = None, dtype: str | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, stop_after_tool_call: bool = False) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -80,6 +99,7 @@ class Generator:
         self.max_tokens_cap = max_tokens_cap
         self.max_batch = max_batch
         self.max_batch_tokens = max_batch_tokens
+        self.stop_after_tool_call = stop_after_tool_call
         self.queue: queue.Queue[Job] = queue.Queue()
         self.stats = {"requests": 0, "batches": 0, "prompt_tokens": 0, "completion_tokens": 0, "generate_seconds": 0.0}
         self._thread = threading.Thread(target=self._loop, name="generator", daemon=True)
@@ -138,11 +158,24 @@ class Generator:
         first = batch[0]
         sampling: dict[str, Any] = ({"do_sample": False} if first.greedy else
                                     {"do_sample": True, "temperature": first.temperature, "top_p": first.top_p})
+        extra: dict[str, Any] = {}
+        prompt_len = enc["input_ids"].shape[1]
+        if self.stop_after_tool_call:
+            from transformers import StoppingCriteria, StoppingCriteriaList
+
+            decode = tok.decode
+
+            class ToolCallDone(StoppingCriteria):
+                def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                    return torch.tensor([tool_call_done(decode(row[prompt_len:], skip_special_tokens=True))
+                                         for row in input_ids.tolist()], dtype=torch.bool, device=input_ids.device)
+
+            extra["stopping_criteria"] = StoppingCriteriaList([ToolCallDone()])
         started = time.time()
         with torch.no_grad():
             out = self.model.generate(**enc, max_new_tokens=max_new, pad_token_id=tok.pad_token_id,
                                       eos_token_id=tok.eos_token_id, use_cache=True, top_k=None,
-                                      **({"top_p": None} if first.greedy else {}), **sampling)
+                                      **({"top_p": None} if first.greedy else {}), **sampling, **extra)
         self.stats["generate_seconds"] += time.time() - started
         self.stats["batches"] += 1
         new = out[:, enc["input_ids"].shape[1]:]
@@ -154,6 +187,8 @@ class Generator:
                 finish = "stop"
             ids = ids[: job.max_tokens]
             text = tok.decode(ids, skip_special_tokens=True)
+            if self.stop_after_tool_call and tool_call_done(text):
+                text, finish = text[: text.rindex(TOOL_CALL_CLOSE) + len(TOOL_CALL_CLOSE)], "stop"
             for s in job.stop:
                 cut = text.find(s) if s else -1
                 if cut >= 0:
@@ -269,13 +304,14 @@ def make_handler(gen: Generator, model_name: str) -> type[BaseHTTPRequestHandler
 
 def serve(model_dir: str, *, host: str = "127.0.0.1", port: int = 8000, model_name: str | None = None,
           max_tokens_cap: int = 256, max_batch: int = 8, threads: int | None = None,
-          ready_file: str | None = None) -> None:
-    gen = Generator(model_dir, max_tokens_cap=max_tokens_cap, max_batch=max_batch, threads=threads)
+          ready_file: str | None = None, stop_after_tool_call: bool = False) -> None:
+    gen = Generator(model_dir, max_tokens_cap=max_tokens_cap, max_batch=max_batch, threads=threads,
+                    stop_after_tool_call=stop_after_tool_call)
     server = ThreadingHTTPServer((host, port), make_handler(gen, model_name or model_dir))
     server.daemon_threads = True
     bound = server.server_address[1]
     line = json.dumps({"status": "serving", "url": f"http://{host}:{bound}/v1", "model": model_name or model_dir,
-                       "max_tokens_cap": max_tokens_cap})
+                       "max_tokens_cap": max_tokens_cap, "stop_after_tool_call": stop_after_tool_call})
     print(line, flush=True)
     if ready_file:
         with open(ready_file, "w") as fh:

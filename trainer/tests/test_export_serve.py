@@ -136,3 +136,15 @@ def test_serve_speaks_the_openai_api_and_batches_concurrent_requests(tiny_model:
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
+
+
+def test_tool_call_done_ends_after_a_closed_call_unless_another_follows() -> None:
+    from grpo_trainer.serve import tool_call_done
+
+    assert not tool_call_done('<tool_call>{"name": "f", "arguments": {}}')
+    assert not tool_call_done('<tool_call>{"name": "f", "arguments": {}}</tool_call>')
+    assert not tool_call_done('<tool_call>{"name": "f", "arguments": {}}</tool_call>\n')
+    assert not tool_call_done('<tool_call>{"name": "f", "arguments": {}}</tool_call>\n<tool')
+    assert not tool_call_done('<tool_call>{"name": "f", "arguments": {}}</tool_call>\n<tool_call>{"name"')
+    assert tool_call_done('<tool_call>{"name": "f", "arguments": {}}</tool_call>\nThe answer')
+    assert not tool_call_done("Plain text without any call")

@@ -57,6 +57,9 @@ def _trainer_env() -> dict[str, str]:
     trainer_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = trainer_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("HF_HUB_OFFLINE", "1")
+    # Idle OpenMP threads sleep instead of spinning: on a shared CPU, spinning threads of a 2-thread
+    # torch process wait on descheduled peers and generation gets 5-8x slower (measured).
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return env
 
 
@@ -83,7 +86,8 @@ class Server:
         ready = out / "server.json"
         ready.unlink(missing_ok=True)
         cmd = [trainer_python, "-m", "grpo_trainer", "serve", "--model", str(model_dir), "--port", "0",
-               "--model-name", MODEL_ID, "--max-tokens-cap", str(args.max_tokens), "--ready-file", str(ready)]
+               "--model-name", MODEL_ID, "--max-tokens-cap", str(args.max_tokens), "--ready-file", str(ready),
+               "--stop-after-tool-call"]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
         log(f"server: {' '.join(cmd)}")
@@ -254,6 +258,7 @@ def main(args: argparse.Namespace) -> int:
                     "correct": correct, "total": total},
         "settings": {"limit": args.limit, "limit_for": args.limit_for, "temperature": args.temperature,
                      "greedy": args.temperature <= 0.01, "max_tokens": args.max_tokens,
+                     "stop_after_tool_call": not args.server_url,
                      "prefill_tool_call": bool(args.prefill_tool_call)},
         "server": {"url": base, "stats": stats},
         "timings": {"export_s": round(export_s, 1), "server_start_s": round(server_start_s, 1),
