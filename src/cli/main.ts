@@ -399,7 +399,9 @@ async function cmdSetup(args: string[]): Promise<number> {
   const { prepareEnvironment } = await import('../activities/index.js');
   const paths = runPaths(state, '_setup');
   const env = await prepareEnvironment({ run: { runId: '_setup', config: loaded.config, warnings: [], paths, configSource: values.config! }, force: !!values.force });
-  say(JSON.stringify({ temporal: join(state, 'tools', 'venv', 'bin', 'temporal'), trainerPython: env.python, fingerprint: env.fingerprint, rebuilt: env.rebuilt }));
+  // The BFCL environment (trainer/requirements-bfcl.lock), used by bfcl.enabled runs and the trainer's BFCL tests.
+  const bfcl = await (await import('../activities/bfcl.js')).ensureBfclEnvironment(state, loaded.config.environment.python, { force: !!values.force });
+  say(JSON.stringify({ temporal: join(state, 'tools', 'venv', 'bin', 'temporal'), trainerPython: env.python, fingerprint: env.fingerprint, rebuilt: env.rebuilt, bfclPython: bfcl.python }));
   return 0;
 }
 
