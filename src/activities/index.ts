@@ -419,7 +419,9 @@ export async function startRay(input: { run: ResolvedRun; env: EnvInfo }): Promi
   };
   const child = spawnToLog(spec, join(run.paths.logDir, 'ray.log'), {}, `ray head: ${spec.argv.join(' ')}`);
   const info: RayInfo = { address, pid: child.pid, tempDir, numCpus: want.cpus, numGpus: want.gpus };
-  await writeFile(infoPath, JSON.stringify(info, null, 2));
+  // Atomically: status readers, cleanup and operators may read ray.json at any moment.
+  await writeFile(`${infoPath}.tmp`, JSON.stringify(info, null, 2));
+  await rename(`${infoPath}.tmp`, infoPath);
   let exited = false;
   void child.exit.then(() => (exited = true));
   const deadline = Date.now() + run.config.ray.startup_timeout_s * 1000;
