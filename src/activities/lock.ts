@@ -117,7 +117,9 @@ export class CheckpointLock {
 
   async writeTrainerPid(pid: number): Promise<void> {
     const t: TrainerPid = { pid, pidStart: procStartTime(pid), host: HOST, checkpointDir: this.dir, startedAt: new Date().toISOString() };
-    await writeFile(join(this.dir, PID_FILE), JSON.stringify(t, null, 2));
+    const path = join(this.dir, PID_FILE);
+    await writeFile(`${path}.tmp`, JSON.stringify(t, null, 2));
+    await rename(`${path}.tmp`, path); // a reader never sees half a pid file
   }
 
   /** Renew the lease (lock file mtime) so owners on other hosts see this one is alive. */
