@@ -209,8 +209,8 @@ test('a non-retryable trainer failure fails the run with its type, and cleanup s
 
 test('cancelling a run stops the trainer process group and Ray, then records it as cancelled', async () => {
   process.env.FAKE_STEP_SECONDS = '3';
+  const h = await start({ configPath: 'configs/builtin-cpu.yaml', set: [...fast, 'ray.enabled=true', 'eval.baseline=false', 'trainer.grpo.max_num_steps=40', 'run.segment_steps=40'] });
   try {
-    const h = await start({ configPath: 'configs/builtin-cpu.yaml', set: [...fast, 'ray.enabled=true', 'eval.baseline=false', 'trainer.grpo.max_num_steps=40', 'run.segment_steps=40'] });
     const runDir = join(TEST_STATE, 'runs', h.workflowId);
     let trainerPid = 0;
     for (let i = 0; i < 240 && !trainerPid; i++) {
@@ -236,5 +236,7 @@ test('cancelling a run stops the trainer process group and Ray, then records it 
     assert.ok(!existsSync(join(runDir, 'checkpoints', '.grpo.lock')), 'lock released');
   } finally {
     delete process.env.FAKE_STEP_SECONDS;
+    // A failed assertion must not leave a 40-step run (and its Ray head) behind the test.
+    await h.cancel().catch(() => undefined);
   }
 });
