@@ -407,7 +407,8 @@ async function cmdSetup(args: string[]): Promise<number> {
 
 async function cmdQuickstart(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { set: { type: 'string', multiple: true }, config: { type: 'string', default: 'configs/builtin-cpu.yaml' }, 'run-id': { type: 'string' } } });
-  const loaded = loadOrExplain(resolve(REPO_ROOT, values.config!), collectSets(values));
+  // The quickstart shows BFCL before/after in its report (user --set values come later and win).
+  const loaded = loadOrExplain(resolve(REPO_ROOT, values.config!), ['bfcl.enabled=true', ...collectSets(values)]);
   for (const w of loaded.warnings) warn(`Warning: ${w}`);
   const state = stateDir(loaded.config.state_dir);
   const target = serverTarget();
@@ -445,7 +446,7 @@ async function cmdQuickstart(args: string[]): Promise<number> {
     say('Ctrl-C detaches (the run continues while the worker runs).');
     const code = await follow(client, runId);
     const paths = runPaths(state, runId);
-    if (existsSync(paths.summaryJson)) say(`\nResults: ${paths.runDir}\n  summary: ${paths.summaryText}\n  checkpoints: ${paths.checkpointDir}\n  logs: ${paths.logDir}`);
+    if (existsSync(paths.summaryJson)) say(`\nResults: ${paths.runDir}\n  summary: ${paths.summaryText}\n  report: ${join(paths.runDir, 'report', 'report.html')}\n  checkpoints: ${paths.checkpointDir}\n  logs: ${paths.logDir}`);
     return code;
   } finally {
     await cleanup();
