@@ -34,7 +34,17 @@ def bfcl_python() -> str | None:
     return None
 
 
-needs_bfcl = pytest.mark.skipif(bfcl_python() is None, reason="no BFCL environment (GRPO_BFCL_PYTHON or <state>/envs/bfcl)")
+@pytest.fixture
+def bfcl_env() -> str:
+    """The BFCL environment (`npm test` builds it through `grpo setup`). Missing, the test fails:
+    a skipped test would count as passing without proving anything."""
+    python = bfcl_python()
+    if python is None:
+        pytest.fail("no BFCL environment: run `npm run grpo -- setup` (builds <state>/envs/bfcl) or set GRPO_BFCL_PYTHON")
+    return python
+
+
+needs_bfcl = pytest.mark.usefixtures("bfcl_env")
 
 
 def test_extract_calls_reads_our_tool_call_blocks() -> None:
