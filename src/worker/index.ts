@@ -3,12 +3,16 @@
  *  - TASK_QUEUE: workflows + light activities (config, env, data, model, Ray, bookkeeping, summary)
  *  - TRAIN_TASK_QUEUE: training and evaluation, at most `maxTrainingActivities` (default 1) at a time
  */
-import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
+import { runCommand } from '../common/exec.js';
+import { BUNDLER_PATH } from './paths.js';
 import * as realActivities from '../activities/index.js';
 import { TASK_QUEUE, trainQueueFor } from '../common/types.js';
 
-export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+export { WORKFLOWS_PATH } from './paths.js';
 
 export interface PipelineWorkerOptions {
   connection: NativeConnection;
@@ -17,13 +21,18 @@ export interface PipelineWorkerOptions {
   maxTrainingActivities?: number;
   shutdownGraceTime?: string | number;
   activities?: object;
-  workflowBundle?: WorkflowBundle;
+  workflowBundle?: WorkflowBundleOption;
 }
 
-let bundlePromise: Promise<WorkflowBundle> | null = null;
-/** Bundle the workflow code once per process. */
-export function workflowBundle(): Promise<WorkflowBundle> {
-  bundlePromise ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never });
+let bundlePromise: Promise<WorkflowBundleOption> | null = null;
+/** Bundle the workflow code once per process, in a child process (see bundle.ts for why). */
+export function workflowBundle(): Promise<WorkflowBundleOption> {
+  bundlePromise ??= (async () => {
+    const codePath = join(mkdtempSync(join(tmpdir(), 'grpo-workflow-bundle-')), 'workflows.js');
+    const r = await runCommand([process.execPath, '--import', 'tsx', BUNDLER_PATH, codePath], { timeoutMs: 300_000 });
+    if (r.code !== 0) throw new Error(`bundling the workflow code failed (exit ${r.code}): ${r.output.slice(-2000)}`);
+    return { codePath };
+  })();
   return bundlePromise;
 }
 
