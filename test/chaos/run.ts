@@ -148,15 +148,26 @@ async function runScenario(sc: Scenario, round: number, server: DevServer, dir: 
     const faultAt = await sc.inject(ctx);
     let summary: Summary | null = null;
     const deadline = Date.now() + 15 * 60_000;
+    // One result() call at a time: a call left behind keeps retrying on its own and would outlive
+    // the connection (and crash the suite when it is closed).
+    let pending: Promise<{ ok: true; s: Summary } | { ok: false; e: unknown }> | null = null;
     while (!summary) {
-      if (Date.now() > deadline) throw new Error('the run did not finish within 15 minutes');
-      try {
-        summary = (await Promise.race([handle.result(), sleep(10_000).then(() => null)])) as Summary | null;
-      } catch (e) {
-        // The workflow failed (summary.json still tells what happened) or the server is away.
-        if (existsSync(join(runDir, 'summary.json')) && !String((e as Error).message).includes('UNAVAILABLE')) summary = JSON.parse(readFileSync(join(runDir, 'summary.json'), 'utf8')) as Summary;
-        else await sleep(1000);
+      if (Date.now() > deadline) {
+        await handle.terminate('chaos suite: the run did not finish within 15 minutes').catch(() => undefined);
+        await Promise.race([pending, sleep(30_000)]);
+        throw new Error('the run did not finish within 15 minutes');
       }
+      pending ??= handle.result().then(
+        (s) => ({ ok: true as const, s: s as Summary }),
+        (e: unknown) => ({ ok: false as const, e }),
+      );
+      const r = await Promise.race([pending, sleep(10_000).then(() => null)]);
+      if (!r) continue;
+      pending = null;
+      if (r.ok) summary = r.s;
+      // The workflow failed (summary.json still tells what happened) or the server is away for now.
+      else if (existsSync(join(runDir, 'summary.json')) && !String((r.e as Error).message).includes('UNAVAILABLE')) summary = JSON.parse(readFileSync(join(runDir, 'summary.json'), 'utf8')) as Summary;
+      else await sleep(1000);
     }
     monitor.stop();
     result.ledger = summary.ledger;
