@@ -210,7 +210,7 @@ function printResult(r: Result): void {
   process.stdout.write(`\n[round ${r.round}] ${r.scenario}: ${mark(r.passed)}  (${r.fault}; run ${r.runId}, ${r.wallSeconds}s)\n`);
   for (const c of r.checks) process.stdout.write(`    ${mark(c.ok)}  ${c.name}: ${c.detail}\n`);
   for (const e of r.ledger) process.stdout.write(`    ledger: ${e.type} (${e.rule}) at ${e.stage}: ${e.action}; steps lost ${e.stepsLost ?? 'n/a'}, recovery ${sec(e.recoverySeconds)}\n`);
-  process.stdout.write(`    time to recover: ${r.recoverySeconds ?? 'n/a'}s, steps lost: ${r.stepsLost}\n`);
+  process.stdout.write(`    time to recover: ${sec(r.recoverySeconds)} (of which a new trainer's start, incl. model load: ${sec(r.trainerStartSeconds)}), steps lost: ${r.stepsLost}\n`);
   if (r.error) process.stdout.write(`    ERROR: ${r.error}\n`);
 }
 
