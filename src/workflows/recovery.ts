@@ -4,7 +4,7 @@
  */
 import { ActivityFailure, ApplicationFailure, TimeoutFailure } from '@temporalio/workflow';
 import type { PipelineConfig } from '../config/schema.js';
-import type { FailureDetails, LedgerEntry, StageName } from '../common/types.js';
+import type { FailureDetails, LedgerEntry } from '../common/types.js';
 import type { OomKnobs } from '../failures/policy.js';
 
 export interface SeenFailure {
@@ -69,19 +69,14 @@ export function oomKnobs(cfg: PipelineConfig, overrides: string[]): OomKnobs {
   };
 }
 
-export function ledgerEntry(p: {
-  stage: StageName;
-  attempt: number;
-  type: string;
-  rule: string;
-  action: string;
-  configChanges: string[];
+/** What a failure site knows; the ledger entry derives steps and time lost from it. */
+export type LedgerFacts = Pick<LedgerEntry, 'stage' | 'attempt' | 'type' | 'rule' | 'action' | 'configChanges' | 'stepAtFailure' | 'message'> & {
   failedAtMs: number;
-  stepAtFailure: number | null;
   checkpointStep: number | null;
   workSinceMs: number | null;
-  message: string;
-}): LedgerEntry {
+};
+
+export function ledgerEntry(p: LedgerFacts): LedgerEntry {
   const lost = p.stepAtFailure !== null ? Math.max(0, p.stepAtFailure - (p.checkpointStep ?? 0)) : null;
   return {
     time: new Date(p.failedAtMs).toISOString(),
