@@ -16,7 +16,7 @@ import { loadConfigFile } from '../src/config/load.js';
 import { REPO_ROOT, runPaths, stateDir } from '../src/common/state.js';
 import { getBackend } from '../src/backends/index.js';
 import { freeLocalPort, startDevServer } from '../src/server/index.js';
-import { TASK_QUEUE } from '../src/common/types.js';
+import { TASK_QUEUE, type RunStatus } from '../src/common/types.js';
 
 const { values } = parseArgs({ options: { reps: { type: 'string', default: '1' }, set: { type: 'string', multiple: true } } });
 const sets = [
@@ -75,7 +75,7 @@ const client = new Client({ connection });
 const worker = spawn(process.execPath, [GRPO, 'worker'], { env: { ...process.env, TEMPORAL_ADDRESS: address, GRPO_LOG_FORMAT: 'json', GRPO_LOG_LEVEL: 'warn' }, stdio: 'ignore' });
 let peakRss = 0;
 const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssKb(worker.pid!))), 200);
-const results: { rep: number; directSeconds: number; pipelineSeconds: number }[] = [];
+const results: { rep: number; directSeconds: number; pipelineSeconds: number; trainerStarts: number; stageSeconds: Record<string, number> }[] = [];
 let idleRss = 0;
 try {
   // Wait for the worker to poll.
@@ -91,10 +91,18 @@ try {
     const directSeconds = await direct(rep);
     const runId = `bench-pipeline-${Date.now()}-${rep}`;
     const t0 = performance.now();
-    await client.workflow.execute('trainingRun', { taskQueue: TASK_QUEUE, workflowId: runId, args: [{ config: loaded.config, runId }] });
+    const handle = await client.workflow.start('trainingRun', { taskQueue: TASK_QUEUE, workflowId: runId, args: [{ config: loaded.config, runId }] });
+    await handle.result();
     const pipelineSeconds = (performance.now() - t0) / 1000;
+    // Where the pipeline's time went, stage by stage (from the finished run's status query).
+    const status = await handle.query<RunStatus>('status');
+    const stageSeconds: Record<string, number> = {};
+    for (const st of status.stages)
+      if (st.startedAt && st.endedAt) stageSeconds[st.name] = Number(((Date.parse(st.endedAt) - Date.parse(st.startedAt)) / 1000).toFixed(2));
+    const trainerLog = readFileSync(join(runPaths(state, runId).logDir, 'trainer.log'), 'utf8');
+    const trainerStarts = (trainerLog.match(/\[grpo\] training running from step/g) ?? []).length;
     rmSync(runPaths(state, runId).runDir, { recursive: true, force: true });
-    results.push({ rep, directSeconds, pipelineSeconds });
+    results.push({ rep, directSeconds, pipelineSeconds, trainerStarts, stageSeconds });
   }
 } finally {
   clearInterval(sampler);
@@ -111,6 +119,7 @@ const out = {
   overrides: sets,
   steps: loaded.config.trainer.grpo.max_num_steps,
   segments: Math.ceil(loaded.config.trainer.grpo.max_num_steps / loaded.config.run.segment_steps),
+  segmentHandoffTimeoutS: loaded.config.run.segment_handoff_timeout_s,
   reps: results,
   directSeconds: Number(d.toFixed(2)),
   pipelineSeconds: Number(p.toFixed(2)),

@@ -30,9 +30,10 @@ import {
 } from '../common/types.js';
 import { redact } from '../common/redact.js';
 import { runCommand } from '../common/exec.js';
-import { FileFollower, groupAlive, killGroup, oomKillCount, procCmdline, spawnToLog, tailFile } from './proc.js';
+import { FileFollower, groupAlive, killGroup, oomKillCount, procCmdline, spawnToLog, tailFile, type Spawned } from './proc.js';
 import { classifyFailure, FATAL_TYPES } from '../failures/classifier.js';
 import { CheckpointLock, LockBusyError, stopOrphanTrainer } from './lock.js';
+import { continueTrainer, handoffFor, isPausedAt, liveTrainer, pausedFile, registerTrainer, resetHandoff, stopPausedTrainers } from './handoff.js';
 import { bookkeep, listCheckpoints } from './checkpoints.js';
 import { attempt, cancellationSignal, currentContext, heartbeat, log, reportProgress, throwIfCancelled } from './context.js';
 import { renderSummaryText } from './summary.js';
@@ -54,31 +55,45 @@ export interface TrackedResult {
   signal: NodeJS.Signals | null;
   cancelled: boolean;
   tail: string;
+  /** `until` held: the process was left running (a trainer paused for the next segment). */
+  detached: boolean;
+}
+
+export interface TrackOptions {
+  extraEnv?: Record<string, string>;
+  tickMs?: number;
+  onTick?: () => Promise<unknown> | unknown;
+  onSpawn?: (pid: number) => Promise<void>;
+  /** Polled every `untilPollMs`: once true, return and leave the process running. */
+  until?: () => boolean;
+  untilPollMs?: number;
 }
 
 /**
  * Run a command in its own process group, heartbeating every `tickMs` (with `onTick`'s details),
  * and kill the whole group when the activity is cancelled.
  */
-export async function runTracked(
-  spec: CommandSpec,
-  logFile: string,
-  opts: { extraEnv?: Record<string, string>; tickMs?: number; onTick?: () => Promise<unknown> | unknown; onSpawn?: (pid: number) => Promise<void> } = {},
-): Promise<TrackedResult> {
+export async function runTracked(spec: CommandSpec, logFile: string, opts: TrackOptions = {}): Promise<TrackedResult> {
   throwIfCancelled();
   const child = spawnToLog(spec, logFile, opts.extraEnv, `${spec.label}: ${spec.argv.join(' ')}`);
+  if (opts.onSpawn && child.pid > 0) await opts.onSpawn(child.pid);
+  return trackProcess(child, spec.label, logFile, opts);
+}
+
+/** Follow a running process group (spawned now or by an earlier segment): heartbeats, cancellation, exit. */
+export async function trackProcess(child: Spawned, label: string, logFile: string, opts: TrackOptions = {}): Promise<TrackedResult> {
   const signal = cancellationSignal();
   let cancelled = false;
   const onAbort = () => {
     cancelled = true;
-    log('warn', `cancelling: stopping process group ${child.pid} (${spec.label})`);
+    log('warn', `cancelling: stopping process group ${child.pid} (${label})`);
     void killGroup(child.pid);
   };
   signal?.addEventListener('abort', onAbort);
-  if (opts.onSpawn && child.pid > 0) await opts.onSpawn(child.pid);
+  if (signal?.aborted) onAbort();
   // Heartbeats come from their own timer with the latest details, never waiting on slow work
   // (metrics parsing, progress signals), so a loaded machine does not cause heartbeat timeouts.
-  let details: unknown = { label: spec.label, pid: child.pid };
+  let details: unknown = { label, pid: child.pid };
   let ticking = false;
   const tick = async () => {
     if (ticking) return;
@@ -93,16 +108,30 @@ export async function runTracked(
   };
   const hbTimer = setInterval(() => heartbeat(details), 1000);
   const timer = setInterval(() => void tick(), opts.tickMs ?? 2000);
+  let untilTimer: NodeJS.Timeout | undefined;
+  const reached = new Promise<'until'>((resolve) => {
+    if (!opts.until) return;
+    untilTimer = setInterval(() => {
+      if (!cancelled && opts.until!()) resolve('until');
+    }, opts.untilPollMs ?? 100);
+  });
   try {
-    const { code, signal: sig } = await child.exit;
+    const outcome = await Promise.race([child.exit, reached]);
+    if (outcome === 'until') {
+      await tick();
+      heartbeat(details);
+      return { code: null, signal: null, cancelled: false, tail: '', detached: true };
+    }
+    const { code, signal: sig } = outcome;
     // The group may still hold grandchildren (e.g. Ray workers): end them too.
     if (child.pid > 0 && groupAlive(child.pid)) await killGroup(child.pid, 5000);
     await tick();
     heartbeat(details);
-    return { code, signal: sig, cancelled: cancelled || !!signal?.aborted, tail: await tailFile(logFile, 3000) };
+    return { code, signal: sig, cancelled: cancelled || !!signal?.aborted, tail: await tailFile(logFile, 3000), detached: false };
   } finally {
     clearInterval(timer);
     clearInterval(hbTimer);
+    clearInterval(untilTimer);
     signal?.removeEventListener('abort', onAbort);
   }
 }
@@ -519,7 +548,9 @@ export interface TrainSegmentInput {
 
 /**
  * Train until global step `stopAfterStep` (the trainer saves a checkpoint there). A retried
- * attempt resumes from the newest complete checkpoint (the trainer does this on its own).
+ * attempt resumes from the newest complete checkpoint (the trainer does this on its own). With
+ * segment handoff (run.segment_handoff_timeout_s > 0) the trainer of the previous segment, paused
+ * at that checkpoint in this worker, goes on in the same process instead (src/activities/handoff.ts).
  */
 export async function trainSegment(input: TrainSegmentInput): Promise<SegmentResult> {
   const { run, env, data, model, ray, stopAfterStep } = input;
@@ -532,15 +563,11 @@ export async function trainSegment(input: TrainSegmentInput): Promise<SegmentRes
     if (e instanceof LockBusyError) throw ApplicationFailure.create({ type: 'CheckpointDirLocked', message: e.message, nextRetryDelay: '15s' });
     throw e;
   });
+  let trainerPaused = false;
   try {
     const before = await listCheckpoints(run.paths.checkpointDir, metricName);
     const startStep = before.complete.at(-1)?.step ?? 0;
     await ledgerLostAttempt(n, lock, startStep);
-    // We hold the lock and no trainer of ours runs: a tmp_step_N left now is a dead write.
-    for (const name of before.inProgress) {
-      log('warn', 'removing an incomplete checkpoint write left by a failed attempt', { dir: name });
-      await rm(join(run.paths.checkpointDir, name), { recursive: true, force: true });
-    }
     const latestTrain: Metrics = {};
     const latestValidation: Metrics = {};
     let step = startStep;
@@ -559,24 +586,64 @@ export async function trainSegment(input: TrainSegmentInput): Promise<SegmentRes
     consume(await follower.readNewLines());
     step = startStep; // metrics logged after the newest checkpoint are redone by the resumed trainer
     if (startStep >= stopAfterStep) {
+      trainerPaused = liveTrainer(run.paths.checkpointDir) !== null;
       return { step: startStep, finished: false, latestTrain, latestValidation, attempt: n };
+    }
+    const handoff = handoffFor(run.config, run.paths.runDir);
+    const ctx = backendCtx(run, { env, data, model, ray });
+    const limitMb = run.config.run.trainer_address_space_mb;
+    const spec = withAddressSpaceLimit(backend.launch(ctx, stopAfterStep, handoff), limitMb);
+    // What must match for a paused trainer to serve this segment: the whole command but its end step.
+    const launchKey = JSON.stringify(withAddressSpaceLimit(backend.launch(ctx, 0, handoff), limitMb));
+    const logFile = join(run.paths.logDir, 'trainer.log');
+    const oomKillsBefore = oomKillCount();
+    const startedAtMs = Date.now();
+    let running: { atMs: number; fromStep: number; launchedAtMs: number } | null = null;
+
+    let trainer = handoff ? liveTrainer(run.paths.checkpointDir) : null;
+    if (trainer) {
+      const usable = trainer.launchKey === launchKey && isPausedAt(trainer, startStep) && (await continueTrainer(trainer, startStep, stopAfterStep));
+      if (usable) {
+        log('info', 'continuing the paused trainer in the same process', { pid: trainer.child.pid, from: startStep, to: stopAfterStep });
+        running = { atMs: Date.now(), fromStep: startStep, launchedAtMs: startedAtMs };
+      } else {
+        log('info', 'the trainer left by the previous segment cannot serve this one; starting a fresh one', { pid: trainer.child.pid });
+        await killGroup(trainer.child.pid);
+        trainer = null;
+      }
+    }
+    if (!trainer) {
+      // A trainer of this checkpoint dir that this worker cannot continue (a paused one left by a
+      // dead worker, say) goes first: two trainers never share a checkpoint dir.
+      if (await stopOrphanTrainer(run.paths.checkpointDir)) log('warn', 'stopped a trainer left running for this checkpoint dir');
+      // We hold the lock and no trainer of ours runs: a tmp_step_N left now is a dead write.
+      for (const name of before.inProgress) {
+        log('warn', 'removing an incomplete checkpoint write left by a failed attempt', { dir: name });
+        await rm(join(run.paths.checkpointDir, name), { recursive: true, force: true });
+      }
+      if (handoff) {
+        await resetHandoff(handoff.dir);
+        const evicted = await stopPausedTrainers(run.paths.checkpointDir);
+        if (evicted) log('info', 'stopped paused trainers of other runs to free their memory', { count: evicted });
+      }
     }
     const failurePath = backend.failureFile(run.paths);
     if (existsSync(failurePath)) await rename(failurePath, `${failurePath}.${Date.now()}.prev`);
     await reportProgress({ stage: 'train', attempt: n, step, train: latestTrain, validation: latestValidation }, { force: true });
-    const spec = withAddressSpaceLimit(backend.launch(backendCtx(run, { env, data, model, ray }), stopAfterStep), run.config.run.trainer_address_space_mb);
-    const logFile = join(run.paths.logDir, 'trainer.log');
+    if (running) await reportProgress({ stage: 'train', attempt: n, running }, { force: true });
     const logFollower = new FileFollower(logFile);
     await logFollower.skipToEnd();
-    let running: { atMs: number; fromStep: number; launchedAtMs: number } | null = null;
-    const oomKillsBefore = oomKillCount();
-    const startedAtMs = Date.now();
-    const r = await runTracked(spec, logFile, {
+    if (!trainer) {
+      throwIfCancelled();
+      const child = spawnToLog(spec, logFile, {}, `${spec.label}: ${spec.argv.join(' ')}`);
+      if (handoff) trainer = registerTrainer({ runId: run.runId, checkpointDir: run.paths.checkpointDir, handoffDir: handoff.dir, launchKey, child });
+      else trainer = { runId: run.runId, checkpointDir: run.paths.checkpointDir, handoffDir: '', launchKey, child, exited: false };
+      if (child.pid > 0) await lock.writeTrainerPid(child.pid);
+      await consumeForceRebuild(run, env);
+    }
+    const r = await trackProcess(trainer.child, spec.label, logFile, {
       tickMs: 2000,
-      onSpawn: async (pid) => {
-        await lock.writeTrainerPid(pid);
-        await consumeForceRebuild(run, env);
-      },
+      until: handoff ? () => existsSync(pausedFile(handoff.dir, stopAfterStep)) : undefined,
       onTick: async () => {
         await lock.renew();
         consume(await follower.readNewLines());
@@ -594,10 +661,11 @@ export async function trainSegment(input: TrainSegmentInput): Promise<SegmentRes
         return { stage: 'train', step, stopAfterStep, atMs: Date.now(), checkpointStep: startStep, train: { ...latestTrain }, validation: { ...latestValidation } };
       },
     });
-    await lock.clearTrainerPid();
+    trainerPaused = r.detached;
+    if (!trainerPaused) await lock.clearTrainerPid();
     consume(await follower.readNewLines());
     if (r.cancelled) confirmCancel();
-    if (r.code !== 0)
+    if (!r.detached && r.code !== 0)
       await failureFromTrainer(run, 'train', r, `training segment to step ${stopAfterStep}`, {
         oomKillsBefore,
         step,
@@ -607,9 +675,10 @@ export async function trainSegment(input: TrainSegmentInput): Promise<SegmentRes
     const newest = after.complete.at(-1)?.step ?? step;
     const finalStep = Math.max(newest, step);
     await reportProgress({ stage: 'train', attempt: n, step: finalStep, train: latestTrain, validation: latestValidation }, { force: true });
-    return { step: finalStep, finished: finalStep < stopAfterStep, latestTrain, latestValidation, attempt: n };
+    return { step: finalStep, finished: !r.detached && finalStep < stopAfterStep, latestTrain, latestValidation, attempt: n };
   } finally {
-    await lock.clearTrainerPid().catch(() => undefined);
+    // A paused trainer keeps its pid file: cleanup and the next segment find it there.
+    if (!trainerPaused) await lock.clearTrainerPid().catch(() => undefined);
     await lock.release();
   }
 }

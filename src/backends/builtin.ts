@@ -93,13 +93,15 @@ export const builtinBackend: BackendAdapter = {
       command: cmd(ctx, 'prepare data', ['prepare-data', '--out-dir', dir, '--val-fraction', String(ctx.config.data.val_fraction)]),
     };
   },
-  launch(ctx, stopAfterStep) {
+  segmentHandoff: true,
+  launch(ctx, stopAfterStep, handoff) {
     const env: Record<string, string> = {};
     if (ctx.ray) env.RAY_ADDRESS = ctx.ray.address;
+    const wait = handoff ? [`grpo.segment_handoff_dir=${handoff.dir}`, `grpo.segment_handoff_timeout_s=${handoff.timeoutS}`] : [];
     return cmd(
       ctx,
       `train until step ${stopAfterStep}`,
-      ['train', '--config', ctx.paths.trainerConfig, ...pipelineOverrides(ctx), ...(ctx.trainerOverrides ?? []), `grpo.stop_after_step=${stopAfterStep}`],
+      ['train', '--config', ctx.paths.trainerConfig, ...pipelineOverrides(ctx), ...(ctx.trainerOverrides ?? []), ...wait, `grpo.stop_after_step=${stopAfterStep}`],
       { passEnv: ['HF_TOKEN'], env },
     );
   },

@@ -7,4 +7,4 @@ export function getBackend(name: string): BackendAdapter {
   if (name === 'nemo_rl') return nemoRlBackend;
   throw new Error(`unknown backend ${JSON.stringify(name)} (expected builtin or nemo_rl)`);
 }
-export type { BackendAdapter, BackendContext, CommandSpec, EnvSpec } from './types.js';
+export type { BackendAdapter, BackendContext, CommandSpec, EnvSpec, SegmentHandoff } from './types.js';

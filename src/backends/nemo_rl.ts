@@ -63,6 +63,8 @@ export const nemoRlBackend: BackendAdapter = {
     const base = join(repoDir(ctx), '3rdparty/Gym-workspace/Gym/data/workplace_assistant');
     return { dir: base, train: join(base, 'train.jsonl'), validation: join(base, 'validation.jsonl'), manifest: '', command: null };
   },
+  // NeMo RL runs the whole recipe in one launch (one segment): nothing to hand over.
+  segmentHandoff: false,
   launch(ctx) {
     const n = nrl(ctx);
     return {

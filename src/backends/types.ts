@@ -58,14 +58,25 @@ export interface FailureReport {
   retryAfterSeconds?: number | null;
 }
 
+export interface SegmentHandoff {
+  dir: string;
+  timeoutS: number;
+}
+
 export interface BackendAdapter {
   readonly name: 'builtin' | 'nemo_rl';
   environment(ctx: BackendContext): EnvSpec;
   /** Where the model lives / how it is fetched; null command → nothing to fetch. */
   model(ctx: BackendContext): { dir: string; command: CommandSpec | null };
   data(ctx: BackendContext): { dir: string; command: CommandSpec | null; train: string; validation: string; manifest: string };
-  /** Training launch up to (and including a checkpoint at) global step `stopAfterStep`. */
-  launch(ctx: BackendContext, stopAfterStep: number): CommandSpec;
+  /**
+   * Training launch up to (and including a checkpoint at) global step `stopAfterStep`. With
+   * `handoff` (backends whose `segmentHandoff` is true) the trainer then waits for the next segment
+   * instead of exiting (src/activities/handoff.ts).
+   */
+  launch(ctx: BackendContext, stopAfterStep: number, handoff?: SegmentHandoff): CommandSpec;
+  /** Can a trainer of this backend pause between segments and go on in the same process? */
+  readonly segmentHandoff: boolean;
   evaluate(ctx: BackendContext, modelDir: string, outPath: string): CommandSpec | null;
   checkConfig(ctx: BackendContext): CommandSpec | null;
   /** Optional force-cleanup commands shown by `grpo plan` (never run automatically). */

@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { getBackend, type BackendContext, type CommandSpec } from '../backends/index.js';
 import { nemoRlLaunchParts } from '../backends/nemo_rl.js';
+import { handoffFor } from '../activities/handoff.js';
 import type { LoadedConfig } from '../config/load.js';
 import { REPO_ROOT, runPaths, stateDir } from '../common/state.js';
 import { showSecretEnv } from '../common/redact.js';
@@ -63,7 +64,8 @@ export function renderPlan(loaded: LoadedConfig, runId = '<run-id>'): string {
   const bounds: number[] = [];
   for (let s = seg; s < total; s += seg) bounds.push(s);
   bounds.push(total);
-  const launch = backend.launch({ ...ctx, ray: cfg.ray.enabled ? { address: '127.0.0.1:<ray port>', pid: 0, tempDir: '', numCpus: cfg.ray.num_cpus, numGpus: cfg.ray.num_gpus } : null }, bounds[0]!);
+  const handoff = handoffFor(cfg, paths.runDir);
+  const launch = backend.launch({ ...ctx, ray: cfg.ray.enabled ? { address: '127.0.0.1:<ray port>', pid: 0, tempDir: '', numCpus: cfg.ray.num_cpus, numGpus: cfg.ray.num_gpus } : null }, bounds[0]!, handoff);
   const trainBody: string[] = [];
   if (cfg.backend === 'nemo_rl') {
     const pre = backend.preClean(ctx);
@@ -79,6 +81,8 @@ export function renderPlan(loaded: LoadedConfig, runId = '<run-id>'): string {
   } else {
     trainBody.push(`    segments ending at steps ${bounds.join(', ')} (one activity each; heartbeat ${cfg.run.heartbeat_timeout_s}s; up to ${cfg.run.max_attempts} attempts, each resuming from the newest checkpoint)`);
     trainBody.push(`    lock: ${join(paths.checkpointDir, '.grpo.lock')} + ${join(paths.checkpointDir, 'trainer.pid')}`);
+    if (handoff && bounds.length > 1)
+      trainBody.push(`    one trainer process for all segments: it waits at each segment end (up to ${handoff.timeoutS}s) for the next segment to continue it (${handoff.dir})`);
     trainBody.push(renderCommand(launch).replace(`grpo.stop_after_step=${bounds[0]}`, 'grpo.stop_after_step=<segment end>'));
   }
   stage(`train: ${cfg.backend === 'nemo_rl' ? `up to ${total} steps (bounded by grpo.max_num_epochs)` : `${total} steps`}`, trainBody);

@@ -20,6 +20,12 @@ const runSection = z.strictObject({
   segment_steps: posInt.default(6),
   /** Heartbeat timeout of long activities; a dead worker is detected after this many seconds. */
   heartbeat_timeout_s: posInt.default(60),
+  /**
+   * Seconds a trainer waits at the end of its segment for the next one to continue it in the same
+   * process (no new imports, model load or optimizer restore); past this it exits at its checkpoint
+   * and the next segment starts a fresh trainer. 0 = always a new trainer per segment (built-in only).
+   */
+  segment_handoff_timeout_s: nonNegInt.default(600),
   /** Hard upper bound of one training segment. */
   segment_timeout_min: posInt.default(480),
   /** Temporal attempts per training segment for worker loss / heartbeat timeouts (each resumes from the newest checkpoint). */

@@ -10,6 +10,7 @@ import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio
 import { runCommand } from '../common/exec.js';
 import { BUNDLER_PATH } from './paths.js';
 import * as realActivities from '../activities/index.js';
+import { stopPausedTrainers } from '../activities/handoff.js';
 import { TASK_QUEUE, trainQueueFor } from '../common/types.js';
 
 export { WORKFLOWS_PATH } from './paths.js';
@@ -69,7 +70,13 @@ export async function createWorkers(o: PipelineWorkerOptions): Promise<PipelineW
     main,
     train,
     async run() {
-      await Promise.all([main.run(), train.run()]);
+      try {
+        await Promise.all([main.run(), train.run()]);
+      } finally {
+        // Trainers paused between segments would otherwise wait out their handoff timeout with
+        // their memory held; each is at a complete checkpoint, so the next segment loses nothing.
+        await stopPausedTrainers();
+      }
     },
     shutdown() {
       for (const w of [main, train]) if (w.getState() === 'RUNNING') w.shutdown();

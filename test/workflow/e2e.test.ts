@@ -81,6 +81,10 @@ test('end to end with the real trainer and a tiny random model', { timeout: 15 *
   const metrics = readFileSync(join(STATE, 'runs', runId, 'logs', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.ok(metrics.some((m) => m.kind === 'train' && m.step === 4));
   assert.ok(metrics.some((m) => m.kind === 'validation'));
+  // Segment handoff: both segments were served by one trainer process (one start, one continuation).
+  const trainerLog = readFileSync(join(STATE, 'runs', runId, 'logs', 'trainer.log'), 'utf8');
+  assert.equal(trainerLog.match(/\[grpo\] training running from step/g)?.length, 1, 'one trainer start for two segments');
+  assert.match(trainerLog, /continuing to step 4 in the same process/);
   // Ray: started for the run and stopped at the end.
   assert.ok(raySeen, 'a Ray head was started');
   assert.ok(!isAlive(raySeen!.pid), 'the Ray head was stopped');

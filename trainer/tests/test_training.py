@@ -101,6 +101,69 @@ def test_segments_stop_at_the_requested_step_and_continue(tiny_model, task_files
     assert again.returncode == 0 and "Nothing to do" in again.stdout
 
 
+def _start_trainer(tiny_model, task_files, run_dir: Path, *extra: str) -> subprocess.Popen[str]:
+    args = ["train", "--config", str(CPU_CONFIG), *tiny_overrides(tiny_model, *task_files, run_dir), *extra]
+    return subprocess.Popen(trainer_command(*args), env=trainer_env(), cwd=TRAINER_ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _wait_for(path: Path, proc: subprocess.Popen[str], timeout_s: float = 300) -> None:
+    deadline = time.time() + timeout_s
+    while not path.exists():
+        assert proc.poll() is None, f"trainer exited (code {proc.returncode}) before {path.name}"
+        assert time.time() < deadline, f"no {path.name} within {timeout_s} s"
+        time.sleep(0.1)
+
+
+def test_handoff_continues_in_one_process_and_matches_straight_run(straight_run, tiny_model, task_files, tmp_path):
+    handoff = tmp_path / "handoff"
+    proc = _start_trainer(tiny_model, task_files, tmp_path, "grpo.stop_after_step=2",
+                          f"grpo.segment_handoff_dir={handoff}")
+    try:
+        _wait_for(handoff / "paused-2.json", proc)
+        # Paused at a complete checkpoint, still alive, nothing half-written.
+        assert (tmp_path / "checkpoints" / "step_2" / "training_info.json").is_file()
+        assert not list((tmp_path / "checkpoints").glob("tmp_step_*"))
+        assert sorted(metrics(tmp_path, "train")) == [1, 2]
+        assert proc.poll() is None
+        (handoff / "continue-2.json").write_text(json.dumps({"stop_after_step": 4}))
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, out[-3000:]
+    assert out.count("[grpo] training running from step") == 1  # one start for both segments
+    assert "continuing to step 4 in the same process" in out
+    assert (tmp_path / "checkpoints" / "step_4" / "training_info.json").is_file()
+
+    from safetensors.torch import load_file
+
+    a = load_file(str(straight_run / "checkpoints" / "step_4" / "policy" / "weights" / "model.safetensors"))
+    b = load_file(str(tmp_path / "checkpoints" / "step_4" / "policy" / "weights" / "model.safetensors"))
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
+
+
+def test_handoff_unanswered_exits_cleanly_at_its_checkpoint(tiny_model, task_files, tmp_path):
+    handoff = tmp_path / "handoff"
+    proc = _start_trainer(tiny_model, task_files, tmp_path, "grpo.stop_after_step=2",
+                          f"grpo.segment_handoff_dir={handoff}", "grpo.segment_handoff_timeout_s=1")
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+    assert json.loads((handoff / "continue-2.json").read_text())["exit"] is True
+    assert "exiting at step 2" in out
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step_2"]
+    # The checkpoint it left is a normal resume point.
+    again = _train(tiny_model, task_files, tmp_path, "grpo.stop_after_step=3")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Resuming from" in again.stdout and sorted(metrics(tmp_path, "train")) == [1, 2, 3]
+
+
+def test_handoff_needs_a_stop_step(tiny_model, task_files, tmp_path):
+    result = _train(tiny_model, task_files, tmp_path, f"grpo.segment_handoff_dir={tmp_path / 'h'}")
+    assert result.returncode == 2
+    assert "grpo.segment_handoff_dir" in result.stdout + result.stderr
+
+
 def test_resume_refuses_other_data_set(straight_run, tiny_model, task_files, tmp_path):
     import shutil
 

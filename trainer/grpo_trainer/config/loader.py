@@ -147,6 +147,9 @@ def validate(cfg: TrainerConfig, check_paths: bool = True) -> list[str]:
     _require(g.max_num_epochs >= 1, "grpo.max_num_epochs", "must be >= 1")
     _require(g.val_period >= 0, "grpo.val_period", "must be >= 0 (0 disables periodic validation)")
     _require(g.stop_after_step is None or g.stop_after_step >= 1, "grpo.stop_after_step", "must be >= 1 or null")
+    _require(g.segment_handoff_dir is None or g.stop_after_step is not None, "grpo.segment_handoff_dir",
+             "needs grpo.stop_after_step (the step where the trainer waits for the next segment)")
+    _require(g.segment_handoff_timeout_s > 0, "grpo.segment_handoff_timeout_s", "must be > 0 seconds")
     _require(g.max_val_samples is None or g.max_val_samples >= 1, "grpo.max_val_samples", "must be >= 1 or null")
     _require(g.val_batch_size is None or g.val_batch_size >= 1, "grpo.val_batch_size", "must be >= 1 or null")
     _require(c.save_period >= 1, "checkpointing.save_period", "must be >= 1")

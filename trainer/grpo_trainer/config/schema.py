@@ -35,6 +35,11 @@ class GrpoConfig:
     # (built-in) Stop after this global step (saving a checkpoint there) and exit 0;
     # the pipeline uses it to run training in durable segments.
     stop_after_step: int | None = None
+    # (built-in, pipeline) With a directory here the trainer does not exit at
+    # stop_after_step: it waits there for the next segment (training/handoff.py),
+    # and exits 0 if none comes within segment_handoff_timeout_s.
+    segment_handoff_dir: str | None = None
+    segment_handoff_timeout_s: float = 600.0
     normalize_rewards: bool = True
     val_period: int = 6
     val_at_start: bool = True

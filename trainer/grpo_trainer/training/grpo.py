@@ -5,7 +5,9 @@ What we add on top of TRL, and why:
   applies top-k retention, instead of HF's `checkpoint-N` folders;
 * a callback validates at save steps (so `val:accuracy` lands in the
   checkpoint it ranks), logs NeMo RL-named metrics, and forces the save and
-  stop at the last step or at `grpo.stop_after_step` (pipeline segments);
+  stop at the last step or at `grpo.stop_after_step` (pipeline segments),
+  or, with `grpo.segment_handoff_dir`, wait there for the next segment
+  (handoff.py) so one process serves every segment;
 * resume maps our layout back onto transformers' resume via a symlink view;
 * with several workers (Ray Train, DDP through accelerate) each rank gets its
   slice of every step's rollouts, validation is split across ranks and
@@ -35,6 +37,7 @@ from ..rollout.episodes import run_episodes, summarise
 from ..rollout.tool_env import ALL_TOOLS_KEY, env_class, tool_set_for
 from . import checkpoints as ckpt
 from .identity import check_resume, run_identity
+from .handoff import wait_for_next_segment
 from .metrics import MetricsLogger, peak_memory_mb, step_line
 
 
@@ -287,6 +290,18 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
                   f"samples {summary['num_tasks']} | {elapsed:.1f}s", flush=True)
         return record
 
+    def hold_at_segment_end(step: int) -> None:
+        assert g.segment_handoff_dir is not None
+        if rank == 0:
+            print(f"[grpo] segment done at step {step}; waiting for the next segment", flush=True)
+        decision = wait_for_next_segment(g.segment_handoff_dir, step, timeout_s=g.segment_handoff_timeout_s,
+                                         is_main=rank == 0)
+        if decision.exit:
+            raise SegmentHandoffEnded(step)
+        g.stop_after_step = decision.stop_after_step
+        if rank == 0:
+            print(f"[grpo] continuing to step {decision.stop_after_step} in the same process", flush=True)
+
     class GrpoCallback(TrainerCallback):
         def on_train_begin(self, args: Any, st: Any, control: Any, **_: Any) -> None:
             if st.global_step == 0 and g.val_at_start and val_tasks:
@@ -297,6 +312,10 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
             state.last_num_tokens = float(getattr(st, "num_input_tokens_seen", 0) or 0)
 
         def on_step_begin(self, args: Any, st: Any, control: Any, **_: Any) -> None:
+            if g.segment_handoff_dir and g.stop_after_step is not None and st.global_step >= g.stop_after_step:
+                # The previous step ended a segment (and saved its checkpoint): wait here,
+                # with everything loaded, for the pipeline's next segment.
+                hold_at_segment_end(st.global_step)
             state.step_started = time.time()
             state.gen_seconds = state.val_seconds = 0.0
             state.task_ids = []
@@ -311,7 +330,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
                 validate(step)
             if cfg.checkpointing.enabled and (last or stop_here):
                 control.should_save = True
-            if stop_here:
+            if stop_here and not g.segment_handoff_dir:
                 control.should_training_stop = True
 
         def on_log(self, args: Any, st: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any) -> None:
@@ -404,6 +423,14 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
     return trainer, state, resume_view
 
 
+class SegmentHandoffEnded(Exception):
+    """Nobody continued the paused trainer: it leaves at a step that has its checkpoint."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__(f"no next segment after step {step}")
+        self.step = step
+
+
 def save_checkpoint(trainer: Any, state: RunState, tokenizer: Any) -> None:
     cfg = state.cfg
     step = trainer.state.global_step
@@ -481,5 +508,10 @@ def train(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> dict[str
         if resume_view is not None:
             start = json.loads((resume_view / "trainer_state.json").read_text()).get("global_step", 0)
         print(f"[grpo] training running from step {start}", flush=True)
-    trainer.train(resume_from_checkpoint=str(resume_view) if resume_view else None)
+    try:
+        trainer.train(resume_from_checkpoint=str(resume_view) if resume_view else None)
+    except SegmentHandoffEnded as ended:
+        if rank == 0:
+            print(f"[grpo] exiting at step {ended.step} (its checkpoint is complete): {ended}", flush=True)
+        trainer.callback_handler.on_train_end(trainer.args, trainer.state, trainer.control)
     return {"global_step": trainer.state.global_step, "saved": state.saved, "world_size": world_size}
