@@ -14,12 +14,16 @@ Writes raw JSON (after every run, so a cut-off run keeps what finished):
 * scaling, per K: efficiency = (tokens/s with K workers / K) / tokens/s with 1
   worker, and the step-time speedup t1 / tK.
 
-GPU (default when CUDA sees GPUs): trainer/configs/smollm2-gpu.yaml cut to a
-~2-minute benchmark (8 tasks x 8 rollouts, 64 new tokens, 2 tool calls).
-CPU: trainer/configs/smollm2-cpu.yaml with 2 tasks x 4 rollouts, one CPU per worker.
+GPU (preset `gpu`, the default when CUDA sees GPUs): trainer/configs/smollm2-gpu.yaml
+cut to a ~2-minute benchmark (8 tasks x 8 rollouts, 64 new tokens, 2 tool calls).
+Preset `gpu-64x8`: the same with 64 tasks x 8 rollouts (512 per step), so each
+GPU's generate calls are large batches and the step is not dominated by the
+per-token latency of decoding (see docs/benchmarks.md, "Scaling").
+CPU (preset `cpu`): trainer/configs/smollm2-cpu.yaml with 2 tasks x 4 rollouts, one CPU per worker.
 
     python trainer/bench/bench_scaling.py --model DIR --data-dir DIR --out scaling.json \\
-        [--workers 1,2] [--warmup 1] [--steps 3] [--device auto|gpu|cpu] [--set key=value ...]
+        [--workers 1,2] [--warmup 1] [--steps 3] [--device auto|gpu|cpu] [--preset gpu|gpu-64x8|cpu] \\
+        [--set key=value ...]
 """
 
 from __future__ import annotations
@@ -49,6 +53,12 @@ CPU_PRESET = [
     "grpo.num_prompts_per_step=2", "grpo.num_generations_per_prompt=4", "policy.train_micro_batch_size=4",
     "policy.generation.max_new_tokens=32",
 ]
+PRESETS: dict[str, list[str]] = {
+    "gpu": GPU_PRESET,
+    "gpu-64x8": [x if not x.startswith("grpo.num_prompts_per_step=") else "grpo.num_prompts_per_step=64"
+                 for x in GPU_PRESET],
+    "cpu": CPU_PRESET,
+}
 
 
 def _gpu_info() -> tuple[int, list[str]]:
@@ -73,6 +83,12 @@ def _summary(records: list[dict[str, Any]], warmup: int, workers: int, rollouts_
     def total(key: str) -> float:
         return float(sum(r.get(key) or 0.0 for r in timed))
 
+    def per_rank_mean(key: str) -> list[float] | None:
+        rows = [r[key] for r in timed if isinstance(r.get(key), list)]
+        if not rows or len({len(row) for row in rows}) != 1:
+            return None
+        return [round(statistics.mean(float(row[i]) for row in rows), 3) for i in range(len(rows[0]))]
+
     trained = total("train/trained_tokens")
     generated = total("train/generated_tokens")
     tokens_per_s = trained / seconds
@@ -82,6 +98,15 @@ def _summary(records: list[dict[str, Any]], warmup: int, workers: int, rollouts_
         "step_time_s_median": round(statistics.median(times), 3),
         "generation_time_s_mean_rank0": round(statistics.mean(float(r.get("timing/train/generation") or 0.0)
                                                               for r in timed), 3),
+        "generate_time_s_mean_rank0": round(statistics.mean(float(r.get("timing/train/generate") or 0.0)
+                                                            for r in timed), 3),
+        "generation_time_s_mean_by_rank": per_rank_mean("timing/train/generation_by_rank"),
+        "generate_time_s_mean_by_rank": per_rank_mean("timing/train/generate_by_rank"),
+        "generate_calls_mean_by_rank": per_rank_mean("train/generate_calls_by_rank"),
+        "generate_rollouts_mean_by_rank": per_rank_mean("train/generate_rollouts_by_rank"),
+        "generation_time_s_by_step_rank0": [round(float(r.get("timing/train/generation") or 0.0), 3) for r in timed],
+        "generate_time_s_by_step_by_rank": [r.get("timing/train/generate_by_rank") for r in timed],
+        "generate_calls_by_step_by_rank": [r.get("train/generate_calls_by_rank") for r in timed],
         "trained_tokens_per_step_mean": round(trained / len(timed), 1),
         "generated_tokens_per_step_mean": round(generated / len(timed), 1),
         "tokens_per_s_total": round(tokens_per_s, 2),
@@ -118,6 +143,8 @@ def main() -> int:
     parser.add_argument("--config", default=None, help="trainer config (default: smollm2-gpu.yaml or smollm2-cpu.yaml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra trainer override, after the preset (repeatable)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                        help="benchmark shape (default: gpu on GPUs, cpu on CPUs)")
     parser.add_argument("--no-preset", action="store_true", help="run the config as it is (only --set applies)")
     parser.add_argument("--work-dir", default=None, help="run directories (default: a temp dir)")
     parser.add_argument("--log-dir", default=None, help="also copy each run's trainer output here")
@@ -142,7 +169,8 @@ def main() -> int:
                            ("NVSHMEM_DISABLE_NVLS", "1")):
             os.environ.setdefault(key, value)
     config = ns.config or str(TRAINER_ROOT / "configs" / ("smollm2-gpu.yaml" if use_gpu else "smollm2-cpu.yaml"))
-    preset = [] if ns.no_preset else (GPU_PRESET if use_gpu else CPU_PRESET)
+    preset_name = None if ns.no_preset else (ns.preset or ("gpu" if use_gpu else "cpu"))
+    preset = PRESETS[preset_name] if preset_name else []
     data_dir = Path(ns.data_dir).resolve()
     steps = ns.warmup + ns.steps
     work = Path(ns.work_dir or tempfile.mkdtemp(prefix="bench-scaling-")).resolve()
@@ -183,6 +211,7 @@ def main() -> int:
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "config": config,
+        "preset": preset_name,
         "overrides": common,
         "rollouts_per_step": rollouts_per_step,
         "warmup_steps": ns.warmup,

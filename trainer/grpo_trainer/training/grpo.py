@@ -171,10 +171,25 @@ class RunState:
         self.val_metrics: dict[int, dict[str, Any]] = {}
         self.task_ids: list[str] = []
         self.gen_seconds = 0.0
+        # Inside gen_seconds: the model's own generate calls (one per turn of the
+        # tool loop), how many, and how many rollouts they decoded in all.
+        self.generate_seconds = 0.0
+        self.generate_calls = 0
+        self.generate_rollouts = 0
         self.step_started = time.time()
         self.val_seconds = 0.0
         self.last_num_tokens = 0.0
         self.saved: list[int] = []
+
+    def reset_step_timers(self) -> None:
+        self.gen_seconds = self.val_seconds = self.generate_seconds = 0.0
+        self.generate_calls = self.generate_rollouts = 0
+
+    def step_share(self) -> dict[str, Any]:
+        """This rank's part of the step, gathered to rank 0's metrics line."""
+        return {"task_ids": list(self.task_ids), "generation": self.gen_seconds,
+                "generate": self.generate_seconds, "generate_calls": self.generate_calls,
+                "generate_rollouts": self.generate_rollouts}
 
 
 def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> tuple[Any, RunState, Path | None]:
@@ -307,7 +322,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
             if st.global_step == 0 and g.val_at_start and val_tasks:
                 validate(0)
             state.step_started = time.time()
-            state.gen_seconds = state.val_seconds = 0.0
+            state.reset_step_timers()
             # TRL's num_tokens is cumulative and comes back with a resumed state.
             state.last_num_tokens = float(getattr(st, "num_input_tokens_seen", 0) or 0)
 
@@ -317,7 +332,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
                 # with everything loaded, for the pipeline's next segment.
                 hold_at_segment_end(st.global_step)
             state.step_started = time.time()
-            state.gen_seconds = state.val_seconds = 0.0
+            state.reset_step_timers()
             state.task_ids = []
 
         def on_step_end(self, args: Any, st: Any, control: Any, **_: Any) -> None:
@@ -338,13 +353,13 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
                 return
             step = st.global_step
             # on_log runs on every rank with the same keys, so this collective is safe.
-            task_ids = list(state.task_ids)
-            by_rank: list[list[str]] | None = None
+            shares = [state.step_share()]
             if world_size > 1:
                 from accelerate.utils import gather_object
 
-                by_rank = gather_object([task_ids])
-                task_ids = [t for share in by_rank for t in share]
+                shares = gather_object(shares)
+            by_rank: list[list[str]] | None = [s["task_ids"] for s in shares] if world_size > 1 else None
+            task_ids = [t for share in shares for t in share["task_ids"]]
             elapsed = time.time() - state.step_started - state.val_seconds
             num_tokens = float(logs.get("num_tokens") or 0.0)
             trained = num_tokens - state.last_num_tokens
@@ -368,6 +383,12 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
                 "train/task_ids_by_rank": by_rank,
                 "timing/train/total_step_time": elapsed,
                 "timing/train/generation": state.gen_seconds,
+                "timing/train/generate": state.generate_seconds,
+                "train/generate_calls": state.generate_calls,
+                "timing/train/generation_by_rank": [s["generation"] for s in shares],
+                "timing/train/generate_by_rank": [s["generate"] for s in shares],
+                "train/generate_calls_by_rank": [s["generate_calls"] for s in shares],
+                "train/generate_rollouts_by_rank": [s["generate_rollouts"] for s in shares],
                 "timing/train/policy_training": max(0.0, elapsed - state.gen_seconds),
                 "performance/generation_tokens_per_sec": (generated / state.gen_seconds
                                                           if generated and state.gen_seconds else None),
@@ -395,6 +416,17 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
                 return super()._generate_and_score_completions(inputs)
             finally:
                 state.gen_seconds += time.time() - started
+
+        def _generate_single_turn(self, prompt_ids: list[list[int]], *args: Any, **kwargs: Any) -> Any:
+            # One batched generate call: the first turn of every rollout, or one
+            # turn of the tool loop for the rollouts still calling tools.
+            started = time.time()
+            try:
+                return super()._generate_single_turn(prompt_ids, *args, **kwargs)
+            finally:
+                state.generate_seconds += time.time() - started
+                state.generate_calls += 1
+                state.generate_rollouts += len(prompt_ids)
 
         def _save_checkpoint(self, model: Any, trial: Any) -> None:
             save_checkpoint(self, state, tokenizer)
