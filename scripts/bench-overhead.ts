@@ -45,7 +45,7 @@ function rssKb(pid: number): number {
   }
 }
 
-async function direct(rep: number): Promise<number> {
+async function direct(rep: number): Promise<{ wall: number; work: ReturnType<typeof trainerWork> }> {
   const runId = `bench-direct-${Date.now()}-${rep}`;
   const paths = runPaths(state, runId);
   mkdirSync(paths.logDir, { recursive: true });
@@ -63,8 +63,32 @@ async function direct(rep: number): Promise<number> {
     c.once('exit', (code) => (code === 0 ? res() : rej(new Error(`direct trainer exited ${code}`))));
   });
   const wall = (performance.now() - t0) / 1000;
+  const work = trainerWork(paths.logDir);
   rmSync(paths.runDir, { recursive: true, force: true });
-  return wall;
+  return { wall, work };
+}
+
+/**
+ * What the trainer did, from its own metrics: the same config and seed should give the same
+ * tokens on both sides, so a difference in wall time with equal work is the machine or the pipeline.
+ */
+function trainerWork(logDir: string): { generatedTokens: number; stepSeconds: number; validationSeconds: number } {
+  let generatedTokens = 0;
+  let stepSeconds = 0;
+  let validationSeconds = 0;
+  const file = join(logDir, 'metrics.jsonl');
+  if (!existsSync(file)) return { generatedTokens, stepSeconds, validationSeconds };
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    const r = JSON.parse(line) as { kind: string; metrics?: Record<string, number> } & Record<string, unknown>;
+    const m = (r.metrics ?? r) as Record<string, number>;
+    if (r.kind === 'train') {
+      generatedTokens += Number(m['train/generated_tokens'] ?? 0);
+      stepSeconds += Number(m['timing/train/total_step_time'] ?? 0);
+    } else if (r.kind === 'validation') validationSeconds += Number(m['timing/validation/total_validation_time'] ?? 0);
+  }
+  const round = (x: number) => Number(x.toFixed(2));
+  return { generatedTokens: round(generatedTokens), stepSeconds: round(stepSeconds), validationSeconds: round(validationSeconds) };
 }
 
 const port = await freeLocalPort();
@@ -75,7 +99,7 @@ const client = new Client({ connection });
 const worker = spawn(process.execPath, [GRPO, 'worker'], { env: { ...process.env, TEMPORAL_ADDRESS: address, GRPO_LOG_FORMAT: 'json', GRPO_LOG_LEVEL: 'warn' }, stdio: 'ignore' });
 let peakRss = 0;
 const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssKb(worker.pid!))), 200);
-const results: { rep: number; directSeconds: number; pipelineSeconds: number; trainerStarts: number; stageSeconds: Record<string, number> }[] = [];
+const results: { rep: number; order: string; directSeconds: number; pipelineSeconds: number; trainerStarts: number; stageSeconds: Record<string, number>; directWork: ReturnType<typeof trainerWork>; pipelineWork: ReturnType<typeof trainerWork> }[] = [];
 let idleRss = 0;
 try {
   // Wait for the worker to poll.
@@ -87,13 +111,27 @@ try {
   idleRss = rssKb(worker.pid!);
   // Warm-up: make sure data/model caches exist so both sides measure training only.
   await client.workflow.execute('trainingRun', { taskQueue: TASK_QUEUE, workflowId: `bench-warmup-${Date.now()}`, args: [{ config: { ...loaded.config, trainer: { ...loaded.config.trainer, grpo: { ...loaded.config.trainer.grpo, max_num_steps: 1 } } } }] });
-  for (let rep = 0; rep < Number(values.reps); rep++) {
-    const directSeconds = await direct(rep);
+  const viaPipeline = async (rep: number) => {
     const runId = `bench-pipeline-${Date.now()}-${rep}`;
     const t0 = performance.now();
     const handle = await client.workflow.start('trainingRun', { taskQueue: TASK_QUEUE, workflowId: runId, args: [{ config: loaded.config, runId }] });
     await handle.result();
-    const pipelineSeconds = (performance.now() - t0) / 1000;
+    return { runId, handle, wall: (performance.now() - t0) / 1000 };
+  };
+  for (let rep = 0; rep < Number(values.reps); rep++) {
+    // Alternate which side goes first, so a drift of the machine's speed does not favour one side.
+    let d: Awaited<ReturnType<typeof direct>>;
+    let p: Awaited<ReturnType<typeof viaPipeline>>;
+    if (rep % 2 === 0) {
+      d = await direct(rep);
+      p = await viaPipeline(rep);
+    } else {
+      p = await viaPipeline(rep);
+      d = await direct(rep);
+    }
+    const { runId, handle } = p;
+    const directSeconds = d.wall;
+    const pipelineSeconds = p.wall;
     // Where the pipeline's time went, stage by stage (from the finished run's status query).
     const status = await handle.query<RunStatus>('status');
     const stageSeconds: Record<string, number> = {};
@@ -101,8 +139,9 @@ try {
       if (st.startedAt && st.endedAt) stageSeconds[st.name] = Number(((Date.parse(st.endedAt) - Date.parse(st.startedAt)) / 1000).toFixed(2));
     const trainerLog = readFileSync(join(runPaths(state, runId).logDir, 'trainer.log'), 'utf8');
     const trainerStarts = (trainerLog.match(/\[grpo\] training running from step/g) ?? []).length;
+    const pipelineWork = trainerWork(runPaths(state, runId).logDir);
     rmSync(runPaths(state, runId).runDir, { recursive: true, force: true });
-    results.push({ rep, directSeconds, pipelineSeconds, trainerStarts, stageSeconds });
+    results.push({ rep, order: rep % 2 === 0 ? 'direct first' : 'pipeline first', directSeconds, pipelineSeconds, trainerStarts, stageSeconds, directWork: d.work, pipelineWork });
   }
 } finally {
   clearInterval(sampler);
