@@ -17,6 +17,8 @@ import { REPO_ROOT, runPaths, stateDir } from '../src/common/state.js';
 import { getBackend } from '../src/backends/index.js';
 import { freeLocalPort, startDevServer } from '../src/server/index.js';
 import { TASK_QUEUE, type RunStatus } from '../src/common/types.js';
+import { spawnToLog } from '../src/activities/proc.js';
+import { GRPO_BIN, workerSpawnEnv } from '../src/worker/paths.js';
 
 const { values } = parseArgs({ options: { reps: { type: 'string', default: '1' }, set: { type: 'string', multiple: true } } });
 const sets = [
@@ -34,7 +36,6 @@ const loaded = loadConfigFile(join(REPO_ROOT, 'configs', 'builtin-cpu.yaml'), se
 const state = stateDir(loaded.config.state_dir);
 const python = join(state, 'envs', 'builtin', 'bin', 'python');
 if (!existsSync(python)) throw new Error(`trainer env missing (${python}); run npm test or npm run grpo -- setup first`);
-const GRPO = join(REPO_ROOT, 'scripts', 'grpo.js');
 
 function rssKb(pid: number): number {
   try {
@@ -58,10 +59,12 @@ async function direct(rep: number): Promise<{ wall: number; work: ReturnType<typ
     loaded.config.trainer.grpo.max_num_steps,
   );
   const t0 = performance.now();
-  await new Promise<void>((res, rej) => {
-    const c = spawn(spec.argv[0]!, spec.argv.slice(1), { cwd: spec.cwd, env: { ...process.env, ...spec.env }, stdio: 'ignore' });
-    c.once('exit', (code) => (code === 0 ? res() : rej(new Error(`direct trainer exited ${code}`))));
-  });
+  // Started the way the pipeline starts it (its own session and process group, output to a log
+  // file), so that only the pipeline differs. Left in the benchmark's own session, the same trainer
+  // ran 5-10 % slower per step with identical work (docs/benchmarks.md), probably because Linux's
+  // autogroup scheduling makes each session a CPU scheduling group of its own.
+  const { code } = await spawnToLog(spec, join(paths.logDir, 'trainer.log')).exit;
+  if (code !== 0) throw new Error(`direct trainer exited ${code} (see ${join(paths.logDir, 'trainer.log')})`);
   const wall = (performance.now() - t0) / 1000;
   const work = trainerWork(paths.logDir);
   rmSync(paths.runDir, { recursive: true, force: true });
@@ -96,7 +99,7 @@ const server = await startDevServer({ state, port, headless: true, dbFile: null,
 const address = `127.0.0.1:${port}`;
 const connection = await Connection.connect({ address });
 const client = new Client({ connection });
-const worker = spawn(process.execPath, [GRPO, 'worker'], { env: { ...process.env, TEMPORAL_ADDRESS: address, GRPO_LOG_FORMAT: 'json', GRPO_LOG_LEVEL: 'warn' }, stdio: 'ignore' });
+const worker = spawn(GRPO_BIN, ['worker'], { env: workerSpawnEnv({ ...process.env, TEMPORAL_ADDRESS: address, GRPO_LOG_FORMAT: 'json', GRPO_LOG_LEVEL: 'warn' }), stdio: 'ignore' });
 let peakRss = 0;
 const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssKb(worker.pid!))), 200);
 const results: { rep: number; order: string; directSeconds: number; pipelineSeconds: number; trainerStarts: number; stageSeconds: Record<string, number>; directWork: ReturnType<typeof trainerWork>; pipelineWork: ReturnType<typeof trainerWork> }[] = [];

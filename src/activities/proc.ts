@@ -18,6 +18,9 @@ export function childEnv(spec: CommandSpec, extra: Record<string, string> = {}):
   for (const n of SECRET_ENV_NAMES) delete env[n];
   // Do not leak the worker's own virtualenv into children.
   delete env.VIRTUAL_ENV;
+  // The malloc setting that scripts/grpo gave the worker itself is not the children's.
+  if (env.GRPO_DEFAULT_MALLOC_ARENA_MAX === '1') delete env.MALLOC_ARENA_MAX;
+  delete env.GRPO_DEFAULT_MALLOC_ARENA_MAX;
   Object.assign(env, spec.env, extra);
   for (const n of spec.passEnv) if (process.env[n]) env[n] = process.env[n];
   return env;

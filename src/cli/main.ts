@@ -7,11 +7,11 @@ import { existsSync, readFileSync, mkdtempSync, writeFileSync, rmSync } from 'no
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { stringify as toYaml } from 'yaml';
 import { ConfigError, loadConfigFile, type LoadedConfig } from '../config/load.js';
 import { REPO_ROOT, runPaths, serverDir, stateDir } from '../common/state.js';
+import { GRPO_BIN, workerSpawnEnv } from '../worker/paths.js';
 import { serverTarget } from '../common/connection.js';
 import { TASK_QUEUE, WORKFLOW_TYPE, RUN_ID_PATTERN, type RunStatus, type Summary, type TrainingRunInput } from '../common/types.js';
 import { CliError, connectClient, pollerCount } from './client.js';
@@ -22,7 +22,6 @@ import { getBackend } from '../backends/index.js';
 import { renderSummaryText } from '../activities/summary.js';
 import { redact } from '../common/redact.js';
 
-const GRPO_JS = fileURLToPath(new URL('../../scripts/grpo.js', import.meta.url));
 
 const USAGE = `Usage: grpo <command> [options]   (npm run grpo -- <command> ...)
 
@@ -366,7 +365,7 @@ async function cmdWorker(args: string[]): Promise<number> {
 export async function spawnWorker(client: Client, namespace: string, logFile: string, env: NodeJS.ProcessEnv = process.env): Promise<ChildProcess> {
   const { openSync, closeSync } = await import('node:fs');
   const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [GRPO_JS, 'worker'], { stdio: ['ignore', fd, fd], env: { ...env, GRPO_LOG_FORMAT: 'json' } });
+  const child = spawn(GRPO_BIN, ['worker'], { stdio: ['ignore', fd, fd], env: workerSpawnEnv({ ...env, GRPO_LOG_FORMAT: 'json' }) });
   closeSync(fd);
   let exited = false;
   child.once('exit', () => (exited = true));

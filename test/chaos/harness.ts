@@ -6,7 +6,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { GRPO, ROOT, TEMPORAL } from '../helpers.js';
+import { ROOT, TEMPORAL } from '../helpers.js';
+import { GRPO_BIN, workerSpawnEnv } from '../../src/worker/paths.js';
 import { freeLocalPort, tcpReachable } from '../../src/server/index.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -69,7 +70,7 @@ export class WorkerProcess {
   }
   start(): void {
     const fd = openSync(this.logFile, 'a');
-    this.child = spawn(process.execPath, [GRPO, 'worker', '--shutdown-grace', '5s'], { cwd: ROOT, env: { ...process.env, ...this.env }, stdio: ['ignore', fd, fd], detached: true });
+    this.child = spawn(GRPO_BIN, ['worker', '--shutdown-grace', '5s'], { cwd: ROOT, env: workerSpawnEnv({ ...process.env, ...this.env }), stdio: ['ignore', fd, fd], detached: true });
     closeSync(fd);
   }
   /** SIGKILL the worker process alone (what a crash or the OOM killer does); its children live on. */

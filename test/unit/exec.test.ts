@@ -1,7 +1,7 @@
 /** Short helper commands through execa: exit codes, captured output, log files, timeouts. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { runCommand } from '../../src/common/exec.js';
@@ -29,4 +29,37 @@ test('a command past its timeout is stopped and reported as failed', async () =>
   const r = await runCommand(['sleep', '10'], { timeoutMs: 300 });
   assert.notEqual(r.code, 0);
   assert.ok(Date.now() - t0 < 5000);
+});
+
+test("the worker's own malloc setting (from scripts/grpo) does not reach its children; a user's does", async () => {
+  const { childEnv } = await import('../../src/activities/proc.js');
+  const spec = { label: 't', argv: ['true'], cwd: '.', env: {}, passEnv: [] };
+  const saved = { a: process.env.MALLOC_ARENA_MAX, m: process.env.GRPO_DEFAULT_MALLOC_ARENA_MAX };
+  try {
+    process.env.MALLOC_ARENA_MAX = '2';
+    process.env.GRPO_DEFAULT_MALLOC_ARENA_MAX = '1';
+    const set = childEnv(spec);
+    assert.equal(set.MALLOC_ARENA_MAX, undefined);
+    assert.equal(set.GRPO_DEFAULT_MALLOC_ARENA_MAX, undefined);
+    delete process.env.GRPO_DEFAULT_MALLOC_ARENA_MAX;
+    assert.equal(childEnv(spec).MALLOC_ARENA_MAX, '2');
+  } finally {
+    for (const [k, v] of [['MALLOC_ARENA_MAX', saved.a], ['GRPO_DEFAULT_MALLOC_ARENA_MAX', saved.m]] as const)
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+  }
+});
+
+test('scripts/grpo starts node with two malloc arenas unless the caller chose a value', async () => {
+  const script = join(import.meta.dirname, '..', '..', 'scripts', 'grpo');
+  const show = ['-e', 'console.log(process.env.MALLOC_ARENA_MAX, process.env.GRPO_DEFAULT_MALLOC_ARENA_MAX ?? "-")'];
+  // GRPO_NODE lets the wrapper run any node script path: point it at `node -e` through a shim.
+  const dir = mkdtempSync(join(tmpdir(), 'grpo-wrapper-'));
+  const shim = join(dir, 'node-shim');
+  writeFileSync(shim, `#!/usr/bin/env bash\nexec "${process.execPath}" ${show.map((a) => `'${a}'`).join(' ')}\n`, { mode: 0o755 });
+  const env: NodeJS.ProcessEnv = { ...process.env, GRPO_NODE: shim };
+  delete env.MALLOC_ARENA_MAX;
+  delete env.GRPO_DEFAULT_MALLOC_ARENA_MAX;
+  assert.equal((await runCommand(['bash', script], { env })).output.trim(), '2 1');
+  assert.equal((await runCommand(['bash', script], { env: { ...env, MALLOC_ARENA_MAX: '8' } })).output.trim(), '8 -');
 });
