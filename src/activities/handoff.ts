@@ -10,7 +10,7 @@
  * ours) and they cannot be a dead worker's orphan. Anything else found alive is stopped and a fresh
  * trainer resumes from the newest checkpoint, exactly as without handoff.
  */
-import { link, mkdir, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { killGroup, type Spawned } from './proc.js';
@@ -31,13 +31,15 @@ export interface LiveTrainer {
   launchKey: string;
   child: Spawned;
   exited: boolean;
+  /** The step it was left waiting at by the last segment, if any. */
+  pausedAt: number | null;
 }
 
 /** Trainers spawned by this worker process, by checkpoint dir. */
 const live = new Map<string, LiveTrainer>();
 
-export function registerTrainer(t: Omit<LiveTrainer, 'exited'>): LiveTrainer {
-  const entry: LiveTrainer = { ...t, exited: false };
+export function registerTrainer(t: Omit<LiveTrainer, 'exited' | 'pausedAt'>): LiveTrainer {
+  const entry: LiveTrainer = { ...t, exited: false, pausedAt: null };
   live.set(t.checkpointDir, entry);
   void t.child.exit.then(() => {
     entry.exited = true;
@@ -97,16 +99,9 @@ export async function resetHandoff(dir: string): Promise<void> {
 export async function stopPausedTrainers(except?: string): Promise<number> {
   let n = 0;
   for (const t of [...live.values()]) {
-    if (t.checkpointDir === except || t.exited) continue;
-    const paused = [...(await pausedSteps(t.handoffDir))].some((s) => isPausedAt(t, s));
-    if (!paused) continue;
+    if (t.checkpointDir === except || t.pausedAt === null || !isPausedAt(t, t.pausedAt)) continue;
     await killGroup(t.child.pid);
     n++;
   }
   return n;
-}
-
-async function pausedSteps(dir: string): Promise<number[]> {
-  const names = await readdir(dir).catch(() => [] as string[]);
-  return names.map((n) => /^paused-(\d+)\.json$/.exec(n)).filter((m): m is RegExpExecArray => !!m).map((m) => Number(m[1]));
 }

@@ -63,10 +63,8 @@ export interface TrackOptions {
   extraEnv?: Record<string, string>;
   tickMs?: number;
   onTick?: () => Promise<unknown> | unknown;
-  onSpawn?: (pid: number) => Promise<void>;
-  /** Polled every `untilPollMs`: once true, return and leave the process running. */
+  /** Polled every 100 ms: once true, return and leave the process running. */
   until?: () => boolean;
-  untilPollMs?: number;
 }
 
 /**
@@ -76,7 +74,6 @@ export interface TrackOptions {
 export async function runTracked(spec: CommandSpec, logFile: string, opts: TrackOptions = {}): Promise<TrackedResult> {
   throwIfCancelled();
   const child = spawnToLog(spec, logFile, opts.extraEnv, `${spec.label}: ${spec.argv.join(' ')}`);
-  if (opts.onSpawn && child.pid > 0) await opts.onSpawn(child.pid);
   return trackProcess(child, spec.label, logFile, opts);
 }
 
@@ -113,7 +110,7 @@ export async function trackProcess(child: Spawned, label: string, logFile: strin
     if (!opts.until) return;
     untilTimer = setInterval(() => {
       if (!cancelled && opts.until!()) resolve('until');
-    }, opts.untilPollMs ?? 100);
+    }, 100);
   });
   try {
     const outcome = await Promise.race([child.exit, reached]);
@@ -633,15 +630,16 @@ export async function trainSegment(input: TrainSegmentInput): Promise<SegmentRes
     if (running) await reportProgress({ stage: 'train', attempt: n, running }, { force: true });
     const logFollower = new FileFollower(logFile);
     await logFollower.skipToEnd();
-    if (!trainer) {
+    let child: Spawned;
+    if (trainer) child = trainer.child;
+    else {
       throwIfCancelled();
-      const child = spawnToLog(spec, logFile, {}, `${spec.label}: ${spec.argv.join(' ')}`);
+      child = spawnToLog(spec, logFile, {}, `${spec.label}: ${spec.argv.join(' ')}`);
       if (handoff) trainer = registerTrainer({ runId: run.runId, checkpointDir: run.paths.checkpointDir, handoffDir: handoff.dir, launchKey, child });
-      else trainer = { runId: run.runId, checkpointDir: run.paths.checkpointDir, handoffDir: '', launchKey, child, exited: false };
       if (child.pid > 0) await lock.writeTrainerPid(child.pid);
       await consumeForceRebuild(run, env);
     }
-    const r = await trackProcess(trainer.child, spec.label, logFile, {
+    const r = await trackProcess(child, spec.label, logFile, {
       tickMs: 2000,
       until: handoff ? () => existsSync(pausedFile(handoff.dir, stopAfterStep)) : undefined,
       onTick: async () => {
@@ -662,6 +660,7 @@ export async function trainSegment(input: TrainSegmentInput): Promise<SegmentRes
       },
     });
     trainerPaused = r.detached;
+    if (trainer) trainer.pausedAt = r.detached ? stopAfterStep : null;
     if (!trainerPaused) await lock.clearTrainerPid();
     consume(await follower.readNewLines());
     if (r.cancelled) confirmCancel();
