@@ -6,12 +6,11 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { createServer } from 'node:net';
-import { ApplicationFailure, CancelledFailure } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import { stringify as toYaml } from 'yaml';
 import { ConfigError, loadConfigFile, validateConfig } from '../config/load.js';
-import { getBackend, type BackendContext, type CommandSpec } from '../backends/index.js';
-import { REPO_ROOT, runPaths, stateDir } from '../common/state.js';
+import { getBackend, type CommandSpec } from '../backends/index.js';
+import { runPaths, stateDir } from '../common/state.js';
 import {
   RUN_ID_PATTERN,
   type CheckpointBook,
@@ -29,23 +28,19 @@ import {
   type TrainingRunInput,
 } from '../common/types.js';
 import { redact } from '../common/redact.js';
-import { runCommand } from '../common/exec.js';
-import { FileFollower, groupAlive, killGroup, oomKillCount, procCmdline, spawnToLog, tailFile, type Spawned } from './proc.js';
+import { FileFollower, groupAlive, killGroup, oomKillCount, spawnToLog, tailFile, type Spawned } from './proc.js';
 import { classifyFailure, FATAL_TYPES } from '../failures/classifier.js';
 import { CheckpointLock, LockBusyError, stopOrphanTrainer } from './lock.js';
 import { continueTrainer, handoffFor, isPausedAt, liveTrainer, pausedFile, registerTrainer, resetHandoff, stopPausedTrainers } from './handoff.js';
 import { bookkeep, listCheckpoints } from './checkpoints.js';
 import { attempt, cancellationSignal, currentContext, heartbeat, log, reportProgress, throwIfCancelled } from './context.js';
 import { renderSummaryText } from './summary.js';
+import { backendCtx, confirmCancel } from './support.js';
+import { stopRay } from './ray.js';
 
 /** Failure types that a retry cannot fix. */
 export const NON_RETRYABLE_TYPES = [...FATAL_TYPES];
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function backendCtx(run: ResolvedRun, extra: Partial<BackendContext> = {}): BackendContext {
-  return { config: run.config, repoRoot: REPO_ROOT, stateDir: run.paths.stateDir, paths: run.paths, hubOffline: !!run.hubOffline, trainerOverrides: run.trainerOverrides ?? [], ...extra };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Running commands with heartbeats and group-kill on cancellation
@@ -133,10 +128,6 @@ export async function trackProcess(child: Spawned, label: string, logFile: strin
   }
 }
 
-function confirmCancel(): never {
-  const s = cancellationSignal();
-  throw new CancelledFailure(String(s?.reason ?? 'cancelled'));
-}
 
 // ---------------------------------------------------------------------------------------------
 // resolveRun
@@ -368,147 +359,6 @@ export async function fetchModel(input: { run: ResolvedRun; env: EnvInfo }): Pro
     }
   }
   return { modelDir, fingerprint };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Ray
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => res(port));
-    });
-  });
-}
-
-function pick(o: Record<string, string>, keys: string[]): Record<string, string> {
-  return Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]!]));
-}
-
-function rayTempDir(run: ResolvedRun): string {
-  // Short path: Ray's unix sockets live under it (108-byte limit).
-  return `/tmp/grpo-ray-${createHash('sha256').update(run.paths.runDir).digest('hex').slice(0, 10)}`;
-}
-
-export function parseRayStatus(text: string): { cpus: number; gpus: number } {
-  const cpu = /([\d.]+)\/([\d.]+)\s+CPU\b/.exec(text);
-  const gpu = /([\d.]+)\/([\d.]+)\s+GPU\b/.exec(text);
-  return { cpus: cpu ? Number(cpu[2]) : 0, gpus: gpu ? Number(gpu[2]) : 0 };
-}
-
-async function rayStatus(rayBin: string, address: string): Promise<string> {
-  const r = await runCommand([rayBin, 'status', '--address', address], { timeoutMs: 20_000, env: { ...process.env, RAY_ADDRESS: address } });
-  return r.output;
-}
-
-/** Start a Ray head on loopback with its own temp dir and ports; wait for the expected resources. */
-export async function startRay(input: { run: ResolvedRun; env: EnvInfo }): Promise<RayInfo> {
-  const { run, env } = input;
-  const want = { cpus: run.config.ray.num_cpus, gpus: run.config.ray.num_gpus };
-  const infoPath = join(run.paths.runDir, 'ray.json');
-  const rayBin = join(env.envDir, 'bin', 'ray');
-  if (existsSync(infoPath)) {
-    const prev = JSON.parse(await readFile(infoPath, 'utf8')) as RayInfo;
-    if (groupAlive(prev.pid) && procCmdline(prev.pid).includes(prev.tempDir)) {
-      const t = setInterval(() => heartbeat({ stage: 'startRay', address: prev.address }), 1000);
-      const s = parseRayStatus(await rayStatus(rayBin, prev.address).finally(() => clearInterval(t)));
-      if (s.cpus >= want.cpus && s.gpus >= want.gpus) return prev; // idempotent: our head is still up
-      await killGroup(prev.pid);
-    }
-  }
-  const [port, client, dash, nodeMgr, objMgr, metrics, agentListen, agentGrpc, runtimeEnv] = await Promise.all(Array.from({ length: 9 }, freePort));
-  const tempDir = rayTempDir(run);
-  await rm(tempDir, { recursive: true, force: true });
-  await mkdir(tempDir, { recursive: true });
-  const address = `127.0.0.1:${port}`;
-  const spec: CommandSpec = {
-    label: 'ray head',
-    argv: [
-      rayBin, 'start', '--head', '--block', '--node-ip-address=127.0.0.1', `--port=${port}`, `--temp-dir=${tempDir}`,
-      `--num-cpus=${want.cpus}`, `--num-gpus=${want.gpus}`, '--include-dashboard=false', '--disable-usage-stats',
-      `--ray-client-server-port=${client}`, `--dashboard-port=${dash}`, `--node-manager-port=${nodeMgr}`,
-      `--object-manager-port=${objMgr}`, `--metrics-export-port=${metrics}`, `--dashboard-agent-listen-port=${agentListen}`,
-      `--dashboard-agent-grpc-port=${agentGrpc}`, `--runtime-env-agent-port=${runtimeEnv}`,
-    ],
-    cwd: run.paths.runDir,
-    // Ray workers inherit the head's environment: give them the trainer's import path.
-    env: { RAY_USAGE_STATS_ENABLED: '0', ...pick(getBackend(run.config.backend).launch(backendCtx(run, { env }), 1).env, ['PYTHONPATH', 'HF_HUB_OFFLINE']) },
-    passEnv: [],
-  };
-  const child = spawnToLog(spec, join(run.paths.logDir, 'ray.log'), {}, `ray head: ${spec.argv.join(' ')}`);
-  const info: RayInfo = { address, pid: child.pid, tempDir, numCpus: want.cpus, numGpus: want.gpus };
-  // Atomically: status readers, cleanup and operators may read ray.json at any moment.
-  await writeFile(`${infoPath}.tmp`, JSON.stringify(info, null, 2));
-  await rename(`${infoPath}.tmp`, infoPath);
-  let exited = false;
-  void child.exit.then(() => (exited = true));
-  const deadline = Date.now() + run.config.ray.startup_timeout_s * 1000;
-  let last = '';
-  // Heartbeat from a timer: `ray status` itself can take seconds on a loaded machine.
-  const hbTimer = setInterval(() => heartbeat({ stage: 'startRay', address }), 1000);
-  try {
-  while (Date.now() < deadline) {
-    heartbeat({ stage: 'startRay', address });
-    if (cancellationSignal()?.aborted) {
-      await killGroup(child.pid);
-      confirmCancel();
-    }
-    if (exited) break;
-    last = await rayStatus(rayBin, address);
-    const s = parseRayStatus(last);
-    if (s.cpus >= want.cpus && s.gpus >= want.gpus) {
-      log('info', 'ray head ready', { address, cpus: s.cpus, gpus: s.gpus });
-      return info;
-    }
-    await sleep(1500);
-  }
-  } finally {
-    clearInterval(hbTimer);
-  }
-  await killGroup(child.pid);
-  const tail = await tailFile(join(run.paths.logDir, 'ray.log'), 2000);
-  throw ApplicationFailure.create({
-    type: 'RayFailure',
-    message: `Ray head did not report ${want.cpus} CPU / ${want.gpus} GPU within ${run.config.ray.startup_timeout_s}s (${exited ? 'ray exited' : 'timeout'}).\nray status: ${last.slice(-600)}\nray.log: ${tail.slice(-800)}`,
-  });
-}
-
-/** Stop the Ray head this run started (verified by its temp dir on the command line). */
-export async function stopRay(input: { run: ResolvedRun }): Promise<{ stopped: boolean }> {
-  const infoPath = join(input.run.paths.runDir, 'ray.json');
-  if (!existsSync(infoPath)) return { stopped: false };
-  const info = JSON.parse(await readFile(infoPath, 'utf8')) as RayInfo;
-  let stopped = false;
-  if (groupAlive(info.pid) && (procCmdline(info.pid).includes(info.tempDir) || !procCmdline(info.pid))) {
-    await killGroup(info.pid, 8000);
-    stopped = true;
-  }
-  await rm(info.tempDir, { recursive: true, force: true });
-  await rename(infoPath, join(input.run.paths.runDir, 'ray.stopped.json')).catch(() => undefined);
-  return { stopped };
-}
-
-/**
- * The Ray failure policy: stop this run's Ray head and every process it started (its session),
- * optionally run the seed's host-wide cleanup, then start a fresh head.
- */
-export async function restartRay(input: { run: ResolvedRun; env: EnvInfo; forceCleanup: boolean }): Promise<RayInfo> {
-  await stopRay({ run: input.run });
-  if (input.forceCleanup) await forceCleanupHost(input.env);
-  return startRay({ run: input.run, env: input.env });
-}
-
-/** The seed's manual cleanup (`pkill -f VllmAsyncGenerationWorker`, `ray stop --force`): host-wide, opt-in only. */
-async function forceCleanupHost(env: EnvInfo): Promise<void> {
-  for (const argv of [['pkill', '-f', 'VllmAsyncGenerationWorker'], [join(env.envDir, 'bin', 'ray'), 'stop', '--force']]) {
-    const r = await runCommand(argv, { timeoutMs: 60_000 });
-    log('warn', 'force cleanup (recovery.force_cleanup=true)', { command: argv.join(' '), exitCode: r.code });
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -756,3 +606,4 @@ export async function cleanupRun(input: { run: ResolvedRun }): Promise<{ rayStop
 // Run report and BFCL v3 (their own modules).
 export { writeReport } from './report.js';
 export { bfclEvaluate } from './bfcl.js';
+export { startRay, restartRay } from './ray.js';

@@ -21,6 +21,8 @@ export function childEnv(spec: CommandSpec, extra: Record<string, string> = {}):
   // The malloc setting that scripts/grpo gave the worker itself is not the children's.
   if (env.GRPO_DEFAULT_MALLOC_ARENA_MAX === '1') delete env.MALLOC_ARENA_MAX;
   delete env.GRPO_DEFAULT_MALLOC_ARENA_MAX;
+  // A Ray cluster reaches a child only when the pipeline says so (its own head, or `ray.address`).
+  delete env.RAY_ADDRESS;
   Object.assign(env, spec.env, extra);
   for (const n of spec.passEnv) if (process.env[n]) env[n] = process.env[n];
   return env;

@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import type { BackendAdapter, BackendContext, CommandSpec } from './types.js';
 import { parseFailureJson, parseMetricsJsonLine } from './metrics.js';
+import { clusterClientEnv, USER_RAY_TOKEN_ENV } from '../ray/head.js';
 
 function trainerDir(ctx: BackendContext): string {
   return join(ctx.repoRoot, 'trainer');
@@ -96,13 +97,13 @@ export const builtinBackend: BackendAdapter = {
   segmentHandoff: true,
   launch(ctx, stopAfterStep, handoff) {
     const env: Record<string, string> = {};
-    if (ctx.ray) env.RAY_ADDRESS = ctx.ray.address;
+    if (ctx.ray) Object.assign(env, { RAY_ADDRESS: ctx.ray.address }, clusterClientEnv(ctx.ray));
     const wait = handoff ? [`grpo.segment_handoff_dir=${handoff.dir}`, `grpo.segment_handoff_timeout_s=${handoff.timeoutS}`] : [];
     return cmd(
       ctx,
       `train until step ${stopAfterStep}`,
       ['train', '--config', ctx.paths.trainerConfig, ...pipelineOverrides(ctx), ...(ctx.trainerOverrides ?? []), ...wait, `grpo.stop_after_step=${stopAfterStep}`],
-      { passEnv: ['HF_TOKEN'], env },
+      { passEnv: ['HF_TOKEN', ...(ctx.ray?.external ? [USER_RAY_TOKEN_ENV] : [])], env },
     );
   },
   evaluate(ctx, model, outPath) {

@@ -6,7 +6,8 @@ import { handoffFor } from '../activities/handoff.js';
 import type { LoadedConfig } from '../config/load.js';
 import { REPO_ROOT, runPaths, stateDir } from '../common/state.js';
 import { showSecretEnv } from '../common/redact.js';
-import { TASK_QUEUE, TRAIN_TASK_QUEUE } from '../common/types.js';
+import { TASK_QUEUE, TRAIN_TASK_QUEUE, type RayInfo } from '../common/types.js';
+import { headArgv, headEnv, RAY_HEAD, rayTokenPath, USER_RAY_TOKEN_ENV } from '../ray/head.js';
 
 export function shellQuote(s: string): string {
   return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
@@ -54,9 +55,26 @@ export function renderPlan(loaded: LoadedConfig, runId = '<run-id>'): string {
   stage(`prepareData: ${data.dir}`, data.command ? [renderCommand(data.command)] : [`    (provided by the backend: ${data.train}, ${data.validation})`]);
   const model = backend.model(ctx);
   stage(`fetchModel: ${model.dir} (heartbeats; HF token only from the worker's environment; later stages run with HF_HUB_OFFLINE=1)`, model.command ? [renderCommand(model.command)] : [`    (NeMo RL downloads policy.model_name into HF_HOME=${cfg.nemo_rl?.hf_home} itself)`]);
-  if (cfg.ray.enabled)
-    stage(`startRay: Ray head on 127.0.0.1 with its own temp dir and free ports, waits for ${cfg.ray.num_cpus} CPU / ${cfg.ray.num_gpus} GPU in \`ray status\`, exports RAY_ADDRESS`, [
-      `    ${join(env.dir, 'bin', 'ray')} start --head --block --node-ip-address=127.0.0.1 --port=<free> --temp-dir=/tmp/grpo-ray-<hash> --num-cpus=${cfg.ray.num_cpus} --num-gpus=${cfg.ray.num_gpus} --include-dashboard=false --disable-usage-stats <free ports for client/dashboard/agents>`,
+  const tokenPath = rayTokenPath(paths.runDir);
+  const ray: RayInfo | null = !cfg.ray.enabled
+    ? null
+    : cfg.ray.address
+      ? { address: cfg.ray.address, pid: 0, tempDir: '', numCpus: cfg.ray.num_cpus, numGpus: cfg.ray.num_gpus, external: true }
+      : { address: '127.0.0.1:<ray port>', pid: 0, tempDir: '', numCpus: cfg.ray.num_cpus, numGpus: cfg.ray.num_gpus, authTokenPath: tokenPath };
+  if (ray?.external)
+    stage(`startRay: the user's Ray cluster at ${ray.address} (ray.address; never started or stopped by the pipeline): \`ray status\` with the token from the worker's environment, and a warning if it also answers without one`, [
+      `    token: ${showSecretEnv(USER_RAY_TOKEN_ENV)} or RAY_AUTH_TOKEN_PATH=${process.env.RAY_AUTH_TOKEN_PATH ?? '<unset>'}`,
+    ]);
+  else if (ray)
+    stage(`startRay: Ray head on loopback with token authentication, its own temp dir and free ports; waits for ${cfg.ray.num_cpus} CPU / ${cfg.ray.num_gpus} GPU in \`ray status\`, exports RAY_ADDRESS`, [
+      `    # a fresh random token per head (a restarted head gets a new one), owner-only in ${tokenPath}; its value is never shown, logged or stored in the workflow; removed at cleanup`,
+      renderCommand({
+        label: 'ray head',
+        argv: headArgv(join(env.dir, 'bin', 'ray'), { ports: RAY_HEAD.port_flags.map(() => '<free>'), tempDir: '/tmp/grpo-ray-<hash>', numCpus: cfg.ray.num_cpus, numGpus: cfg.ray.num_gpus }),
+        cwd: paths.runDir,
+        env: headEnv(tokenPath),
+        passEnv: [],
+      }),
     ]);
   else stage('startRay: skipped (ray.enabled=false)', []);
   const evalSpec = backend.evaluate(ctx, model.dir, join(paths.evalDir, 'baseline.json'));
@@ -65,7 +83,7 @@ export function renderPlan(loaded: LoadedConfig, runId = '<run-id>'): string {
   for (let s = seg; s < total; s += seg) bounds.push(s);
   bounds.push(total);
   const handoff = handoffFor(cfg, paths.runDir);
-  const launch = backend.launch({ ...ctx, ray: cfg.ray.enabled ? { address: '127.0.0.1:<ray port>', pid: 0, tempDir: '', numCpus: cfg.ray.num_cpus, numGpus: cfg.ray.num_gpus } : null }, bounds[0]!, handoff);
+  const launch = backend.launch({ ...ctx, ray }, bounds[0]!, handoff);
   const trainBody: string[] = [];
   if (cfg.backend === 'nemo_rl') {
     const pre = backend.preClean(ctx);
@@ -93,6 +111,6 @@ export function renderPlan(loaded: LoadedConfig, runId = '<run-id>'): string {
   const fin = backend.evaluate(ctx, join(paths.checkpointDir, 'step_<best>'), join(paths.evalDir, 'final.json'));
   stage(`finalEval of the best checkpoint${cfg.eval.final ? '' : ' (skipped: eval.final=false)'}`, fin ? [renderCommand(fin)] : ['    (not supported by this backend)']);
   stage('summary', [`    ${paths.summaryJson}`, `    ${paths.summaryText}`]);
-  stage('cleanup: stop the Ray head this run started; end only processes it started', []);
+  stage('cleanup: stop the Ray head this run started and remove its token; end only processes it started', []);
   return out.join('\n');
 }

@@ -102,10 +102,17 @@ export interface ModelInfo {
 
 export interface RayInfo {
   address: string;
+  /** Process group of `ray start` (0 for a cluster the pipeline did not start). */
   pid: number;
   tempDir: string;
   numCpus: number;
   numGpus: number;
+  /** The head's token file (a path; the token itself never leaves it). Absent in histories before token auth. */
+  authTokenPath?: string | null;
+  /** A cluster the user gave (`ray.address`): never started, restarted or stopped by the pipeline. */
+  external?: boolean;
+  /** Whether the cluster refuses clients without a token (checked for a user's cluster). */
+  authenticated?: boolean;
 }
 
 export interface EvalResult {

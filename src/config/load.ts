@@ -212,6 +212,10 @@ export function configWarnings(cfg: PipelineConfig): string[] {
     w.push('model.source=hf without model.name: set model.name to a Hugging Face model id (e.g. HuggingFaceTB/SmolLM2-135M-Instruct).');
   if (cfg.run.trainer_address_space_mb && cfg.ray.enabled)
     w.push('run.trainer_address_space_mb limits the trainer process only; with ray.enabled=true training runs in Ray workers, which the limit does not cover.');
+  if (cfg.ray.address && !cfg.ray.enabled)
+    w.push(`ray.address=${cfg.ray.address} with ray.enabled=false: the trainer runs without Ray, so the address is not used.`);
+  if (cfg.ray.address && cfg.backend === 'nemo_rl')
+    w.push('ray.address is for the built-in trainer; NeMo RL joins or starts its own Ray cluster (nemo_rl section).');
   if (cfg.backend === 'nemo_rl' && cfg.trainer.cluster.gpus_per_node === 0)
     w.push('backend nemo_rl with trainer.cluster.gpus_per_node=0: NeMo RL needs GPUs.');
   w.push(...clusterCheck(cfg).warnings);

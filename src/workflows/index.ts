@@ -333,6 +333,11 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
     modelCached = true;
     if (cfg.ray.enabled) ray = await stage('startRay', () => setup.startRay({ run, env: env! }), (r) => `RAY_ADDRESS=${r.address}`);
     else setStage('startRay', 'skipped', 'ray.enabled=false');
+    if (ray?.authenticated === false) {
+      const w = `the Ray cluster at ${ray.address} (ray.address) accepts clients without a token: anyone who can reach it can run code there; enable Ray's token authentication (docs/security.md)`;
+      status.warnings.push(w);
+      log.warn(w);
+    }
 
     // Resume: a re-started workflow for an existing run dir continues from its newest checkpoint.
     let book: CheckpointBook = await light.bookkeepCheckpoints({ run });

@@ -248,7 +248,7 @@ def main() -> int:
             args = [sys.executable, "-m", "grpo_trainer", "train", "--config", config, *common,
                     f"checkpointing.checkpoint_dir={run_dir / 'checkpoints'}", f"logger.log_dir={run_dir / 'logs'}",
                     f"cluster.num_workers={k}", *([f"cluster.gpus_per_node={k}"] if use_gpu else [])]
-            env = {**os.environ, "RAY_ADDRESS": head.address, "HF_HUB_OFFLINE": "1",
+            env = {**os.environ, **head.client_env(), "HF_HUB_OFFLINE": "1",
                    "PYTHONPATH": os.pathsep.join(p for p in (str(TRAINER_ROOT), os.environ.get("PYTHONPATH")) if p)}
             print(f"--- {k} worker(s): {steps} steps ({ns.warmup} warm-up)", flush=True)
             t = time.time()

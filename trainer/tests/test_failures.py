@@ -15,10 +15,10 @@ import pytest
 
 from grpo_trainer.errors import InvalidDataError, RateLimitedError
 from grpo_trainer.failures import classify
+from grpo_trainer.training.local_ray import start_local_head
 
 from .conftest import CPU_CONFIG, TRAINER_ROOT, metrics, tiny_overrides, trainer_command, trainer_env
 
-RAY = str(Path(sys.executable).with_name("ray"))
 
 
 def _free_port() -> int:
@@ -111,34 +111,16 @@ def test_unreachable_ray_cluster_fails_fast_as_ray_failure(tiny_model, task_file
 
 @pytest.fixture
 def ray_head():
-    import shutil
-    import tempfile
-
-    # Ray puts unix sockets under its temp dir, whose paths must stay short.
-    temp_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
-    port = _free_port()
-    head = subprocess.Popen([RAY, "start", "--head", f"--port={port}", "--num-cpus=2", "--block",
-                             f"--temp-dir={temp_dir}", "--include-dashboard=false",
-                             "--disable-usage-stats"], start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    address = f"127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while subprocess.run([RAY, "status", "--address", address], capture_output=True).returncode != 0:
-        assert time.time() < deadline, "ray head did not come up"
-        time.sleep(1)
-    yield address, head
-    if head.poll() is None:
-        os.killpg(head.pid, signal.SIGKILL)
-    head.wait()
-    # Workers of this cluster die with their raylet; make sure none linger.
-    subprocess.run(["pkill", "-9", "-f", str(temp_dir)], check=False)
-    shutil.rmtree(temp_dir, ignore_errors=True)
+    head = start_local_head(num_cpus=2)
+    try:
+        yield head
+    finally:
+        head.stop()
 
 
 def test_training_runs_on_a_ray_cluster_and_dies_cleanly_with_it(ray_head, tiny_model, task_files, tmp_path):
-    address, head = ray_head
     env = trainer_env()
-    env["RAY_ADDRESS"] = address
+    env.update(ray_head.client_env())
     run_dir = tmp_path / "run"
     args = ["train", "--config", str(CPU_CONFIG), *tiny_overrides(tiny_model, *task_files, run_dir, steps=8)]
     proc = subprocess.Popen(trainer_command(*args), env=env, cwd=TRAINER_ROOT, stdout=subprocess.PIPE,
@@ -148,7 +130,7 @@ def test_training_runs_on_a_ray_cluster_and_dies_cleanly_with_it(ray_head, tiny_
         assert proc.poll() is None, proc.stdout.read()[-3000:]
         assert time.time() < deadline
         time.sleep(0.5)
-    os.killpg(head.pid, signal.SIGKILL)  # the head (GCS + raylet) dies mid-run
+    os.killpg(ray_head.process.pid, signal.SIGKILL)  # the head (GCS + raylet) dies mid-run
     killed_at = time.time()
     try:
         proc.wait(timeout=180)

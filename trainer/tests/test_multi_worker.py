@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from grpo_trainer.training.local_ray import start_local_head
+from grpo_trainer.training.local_ray import LocalRayHead, start_local_head
 
 from .conftest import CPU_CONFIG, TRAINER_ROOT, run_trainer, tiny_overrides, trainer_command, trainer_env
 
@@ -33,9 +33,9 @@ def ray_head_2cpu():
         head.stop()
 
 
-def _train_on_ray(address: str, run_dir: Path, tiny_model, task_files, *extra: str) -> str:
+def _train_on_ray(head: LocalRayHead, run_dir: Path, tiny_model, task_files, *extra: str) -> str:
     env = trainer_env()
-    env["RAY_ADDRESS"] = address
+    env.update(head.client_env())
     args = ["train", "--config", str(CPU_CONFIG), *tiny_overrides(tiny_model, *task_files, run_dir, steps=4),
             *BATCH, "cluster.num_workers=2", *extra]
     result = subprocess.run(trainer_command(*args), env=env, cwd=TRAINER_ROOT, stdout=subprocess.PIPE,
@@ -53,7 +53,7 @@ def test_two_workers_train_checkpoint_and_resume(ray_head_2cpu, tiny_model, task
     ckpt_dir = run_dir / "checkpoints"
 
     # First launch: steps 1-2, then save and stop (a pipeline segment).
-    out = _train_on_ray(ray_head_2cpu.address, run_dir, tiny_model, task_files, "grpo.stop_after_step=2")
+    out = _train_on_ray(ray_head_2cpu, run_dir, tiny_model, task_files, "grpo.stop_after_step=2")
     assert "Ray Train: 2 worker(s)" in out
     assert "world size 2 (MULTI_CPU" in out
     assert "2 rollouts per device x 1 accumulation steps x 2 workers = 4 rollouts per step" in out
@@ -67,7 +67,7 @@ def test_two_workers_train_checkpoint_and_resume(ray_head_2cpu, tiny_model, task
     assert (step2 / "policy" / "weights" / "model.safetensors").is_file()
 
     # Second launch with the same checkpoint_dir: resumes at step 2, runs 3-4.
-    out = _train_on_ray(ray_head_2cpu.address, run_dir, tiny_model, task_files)
+    out = _train_on_ray(ray_head_2cpu, run_dir, tiny_model, task_files)
     assert f"Resuming from {step2}" in out
     assert "training running from step 2" in out
     assert sorted(p.name for p in ckpt_dir.iterdir()) == ["step_2", "step_4"]

@@ -1,15 +1,19 @@
 """A private Ray head on loopback, for tests and benchmarks.
 
-Like the pipeline's startRay stage: its own short temp dir (Ray's unix
-sockets live there), free ports for everything it listens on, its own
-process group, and a stop that ends only the processes of this head (the
-group, then anything still running from its temp dir), never `ray stop`,
-which would stop every Ray head of the user on the machine.
+Like the pipeline's startRay stage, from the same settings (ray_head.json):
+token authentication with a fresh token in an owner-only file, every server
+on loopback, its own short temp dir (Ray's unix sockets live there), free
+ports for everything it listens on, its own process group, and a stop that
+ends only the processes of this head (the group, then anything still running
+from its temp dir), never `ray stop`, which would stop every Ray head of the
+user on the machine. Clients take `client_env()`.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -19,6 +23,9 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+HEAD_SETTINGS: dict[str, Any] = json.loads((Path(__file__).with_name("ray_head.json")).read_text())
 
 
 def free_port() -> int:
@@ -36,17 +43,27 @@ def ray_command() -> list[str]:
     return [sys.executable, "-c", "import sys\nfrom ray.scripts.scripts import main\nsys.argv[0] = 'ray'\nsys.exit(main())"]
 
 
+def auth_env(token_path: Path) -> dict[str, str]:
+    """The head's and its clients' environment: token auth from this file, loopback only."""
+    return {**HEAD_SETTINGS["env"], HEAD_SETTINGS["token_path_env"]: str(token_path)}
+
+
 @dataclass
 class LocalRayHead:
     address: str
     process: subprocess.Popen[bytes]
     temp_dir: Path
     log_path: Path
+    token_path: Path
+
+    def client_env(self) -> dict[str, str]:
+        """What a client (the trainer, `ray status`) needs to join this head."""
+        return {**auth_env(self.token_path), "RAY_ADDRESS": self.address}
 
     def status(self) -> str:
         try:
             out = subprocess.run([*ray_command(), "status", "--address", self.address], capture_output=True,
-                                 text=True, timeout=60)
+                                 text=True, timeout=60, env={**os.environ, **self.client_env()})
         except subprocess.TimeoutExpired:
             return ""
         return out.stdout if out.returncode == 0 else ""
@@ -92,22 +109,20 @@ def start_local_head(num_cpus: int, num_gpus: int = 0, timeout_s: float = 120,
                      env: dict[str, str] | None = None) -> LocalRayHead:
     """Start `ray start --head --block` on 127.0.0.1 and wait until `ray status`
     shows the requested CPUs and GPUs."""
-    temp_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
-    port = free_port()
-    ports = {name: free_port() for name in (
-        "ray-client-server-port", "node-manager-port", "object-manager-port", "metrics-export-port",
-        "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port", "dashboard-port")}
-    argv = [*ray_command(), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
-            f"--temp-dir={temp_dir}", f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}",
-            "--include-dashboard=false", "--disable-usage-stats",
-            *(f"--{name}={value}" for name, value in ports.items())]
+    temp_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # mode 0700
+    token_path = temp_dir / "auth_token"
+    token_path.touch(mode=0o600)
+    token_path.write_text(secrets.token_hex(32))
+    ports = {name: free_port() for name in HEAD_SETTINGS["port_flags"]}
+    argv = [*ray_command(), "start", *HEAD_SETTINGS["flags"], f"--temp-dir={temp_dir}", f"--num-cpus={num_cpus}",
+            f"--num-gpus={num_gpus}", *(f"--{name}={value}" for name, value in ports.items())]
     log_path = temp_dir / "head.log"
     head_env = dict(os.environ if env is None else env)
     head_env.pop("RAY_ADDRESS", None)
-    head_env["RAY_USAGE_STATS_ENABLED"] = "0"
+    head_env.update(auth_env(token_path))
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=head_env)
-    head = LocalRayHead(f"127.0.0.1:{port}", proc, temp_dir, log_path)
+    head = LocalRayHead(f"127.0.0.1:{ports['port']}", proc, temp_dir, log_path, token_path)
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         if proc.poll() is not None:
