@@ -7,6 +7,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Check } from './invariants.js';
 import { listProcesses, readJsonLines, sleep, waitFor, type DevServer, type WorkerProcess } from './harness.js';
+import { rayTokenPath } from '../../src/ray/head.js';
+
+/** The ray-head-kill scenario's tokens: the one killed with the head and the restarted head's. */
+const rayTokens: { before: string | null; after: string | null } = { before: null, after: null };
 
 export interface ScenarioContext {
   runDir: string;
@@ -99,6 +103,18 @@ export const SCENARIOS: Scenario[] = [
     async inject(ctx) {
       await waitForStep(ctx.runDir, FAULT_STEP);
       const info = JSON.parse(readFileSync(join(ctx.runDir, 'ray.json'), 'utf8')) as { pid: number; tempDir: string };
+      rayTokens.before = readFileSync(rayTokenPath(ctx.runDir), 'utf8');
+      // The restarted head's token, read once the recovery wrote it (kept for the checks below).
+      // Polling ends with the run (its summary), whether or not a new token appeared.
+      void waitFor('a new Ray token', () => {
+        try {
+          const t = readFileSync(rayTokenPath(ctx.runDir), 'utf8');
+          if (t !== rayTokens.before) return { token: t };
+        } catch {
+          /* between heads */
+        }
+        return existsSync(join(ctx.runDir, 'summary.json')) ? { token: null } : null;
+      }, 600_000, 200).then((r) => (rayTokens.after = r.token), () => undefined);
       // The head's processes: the `ray start` group and the GCS / raylet daemons of its temp dir.
       const daemons = listProcesses().filter((p) => p.cmd.includes(info.tempDir) && /gcs_server|raylet/.test(p.cmd));
       try {
@@ -118,6 +134,13 @@ export const SCENARIOS: Scenario[] = [
     expectTypes: ['RayFailure'],
     // Ray Train workers may die before the driver notices the GCS is gone: both are Ray failures.
     allowTypes: [],
+    extraChecks: (ctx) => {
+      const left = spawnSync('grep', ['-rl', rayTokens.before ?? '<none>', ctx.runDir], { encoding: 'utf8' }).stdout.trim();
+      return [
+        { name: 'the restarted Ray head got a new token', ok: !!rayTokens.before && !!rayTokens.after && rayTokens.after !== rayTokens.before, detail: `before ${rayTokens.before ? 'read' : 'missing'}, after ${rayTokens.after ? 'read' : 'missing'}` },
+        { name: 'no Ray token left in the run dir', ok: !existsSync(rayTokenPath(ctx.runDir)) && left === '', detail: left || 'token file removed, no copies' },
+      ];
+    },
   },
   {
     name: 'oom-address-space',

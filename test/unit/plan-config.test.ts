@@ -45,6 +45,23 @@ test('plan for the default config lists every stage with exact commands', () => 
     assert.ok(plan.includes(s), `plan lacks ${s}`);
 });
 
+/** The state dir a plan reports on its second line. */
+const STATE_DIR_OF_PLAN = (plan: string) => /State dir: (\S+)/.exec(plan)![1]!;
+
+test("the plan shows Ray's token authentication by the token file's path, never a token", () => {
+  const plan = renderPlan(loadConfigFile(join(ROOT, 'configs', 'builtin-cpu.yaml')), 'r1');
+  const tokenFile = join(STATE_DIR_OF_PLAN(plan), 'runs', 'r1', 'secrets', 'ray-auth-token');
+  for (const s of ['RAY_AUTH_MODE=token', 'RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0', `RAY_AUTH_TOKEN_PATH=${tokenFile}`, 'its value is never shown', 'remove its token'])
+    assert.ok(plan.includes(s), `plan lacks ${s}\n${plan}`);
+  // Head and trainer both get the path (two commands), and no 64-hex token appears anywhere.
+  assert.equal(plan.split(`RAY_AUTH_TOKEN_PATH=${tokenFile}`).length - 1, 2);
+  assert.doesNotMatch(plan, /[0-9a-f]{64}/);
+  const user = renderPlan(loadConfigFile(join(ROOT, 'configs', 'builtin-cpu.yaml'), ['ray.address=10.0.0.5:6379']), 'r1');
+  assert.match(user, /the user's Ray cluster at 10\.0\.0\.5:6379/);
+  assert.match(user, /RAY_AUTH_TOKEN=<redacted; taken from the worker's environment/);
+  assert.doesNotMatch(user, /ray start --head|ray-auth-token/);
+});
+
 test('the plan command runs nothing and exits 0', async () => {
   const r = await cli(['plan', join(ROOT, 'configs', 'builtin-cpu.yaml')], { env: { TEMPORAL_ADDRESS: '127.0.0.1:1' } });
   assert.equal(r.code, 0, r.out);

@@ -7,13 +7,16 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ROOT, STATE, cli, testEnv, uniq } from '../helpers.js';
 import { createWorkers, type PipelineWorkers } from '../../src/worker/index.js';
 import type { RunStatus, Summary } from '../../src/common/types.js';
-import { isAlive } from '../../src/activities/proc.js';
+import { isAlive, sessionMembers } from '../../src/activities/proc.js';
+import { rayTokenPath } from '../../src/ray/head.js';
+import { clusterPids, listeningSockets, type Listener } from '../support/sockets.js';
 
 delete process.env.GRPO_TRAINER_DIR; // the real trainer
 process.env.GRPO_STATE_DIR = STATE;
@@ -56,7 +59,11 @@ test('end to end with the real trainer and a tiny random model', { timeout: 15 *
   const h = await env.client.workflow.start('trainingRun', { taskQueue, workflowId: runId, args: [{ configPath: join(ROOT, 'configs', 'builtin-cpu.yaml'), runId, set }] });
   // Live status while it runs.
   let sawTrain = false;
-  let raySeen: { pid: number } | null = null;
+  let raySeen: { pid: number; tempDir: string } | null = null;
+  let token: string | null = null;
+  let trainingListeners: Listener[] | null = null;
+  const tokenFile = rayTokenPath(join(STATE, 'runs', runId));
+  const pidFile = join(STATE, 'runs', runId, 'checkpoints', 'trainer.pid');
   for (;;) {
     const d = await h.describe();
     if (d.status.name !== 'RUNNING') break;
@@ -64,6 +71,12 @@ test('end to end with the real trainer and a tiny random model', { timeout: 15 *
     if (s?.stage === 'train') sawTrain = true;
     const rayJson = join(STATE, 'runs', runId, 'ray.json');
     if (!raySeen && existsSync(rayJson)) raySeen = JSON.parse(readFileSync(rayJson, 'utf8'));
+    if (!token && existsSync(tokenFile)) token = readFileSync(tokenFile, 'utf8');
+    // While the trainer trains through Ray Train: what do the run's processes listen on?
+    if (!trainingListeners && raySeen && s?.stage === 'train' && existsSync(pidFile)) {
+      const trainerPid = (JSON.parse(readFileSync(pidFile, 'utf8')) as { pid: number }).pid;
+      if (trainerPid > 0) trainingListeners = listeningSockets([...clusterPids(raySeen), ...sessionMembers(trainerPid)]);
+    }
     await new Promise((r) => setTimeout(r, 1000));
   }
   const summary = (await h.result()) as Summary;
@@ -88,6 +101,15 @@ test('end to end with the real trainer and a tiny random model', { timeout: 15 *
   // Ray: started for the run and stopped at the end.
   assert.ok(raySeen, 'a Ray head was started');
   assert.ok(!isAlive(raySeen!.pid), 'the Ray head was stopped');
+  // Ray with token authentication, on loopback only; the token never left its file, which cleanup removed.
+  assert.match(token ?? '', /^[0-9a-f]{64}$/, 'the run had a Ray token');
+  assert.ok(trainingListeners && trainingListeners.length >= 3, `listeners seen during training: ${JSON.stringify(trainingListeners)}`);
+  assert.deepEqual(trainingListeners!.filter((l) => !l.loopback), [], 'no process of the run listens on a non-loopback address');
+  assert.ok(!existsSync(tokenFile), 'the token file was removed at cleanup');
+  const history = JSON.stringify(await h.fetchHistory());
+  assert.ok(!history.includes(token!), 'the token is not in the workflow history');
+  const grep = spawnSync('grep', ['-rl', token!, join(STATE, 'runs', runId)], { encoding: 'utf8' });
+  assert.equal(grep.stdout.trim(), '', `the token is in ${grep.stdout}`);
   // The CLI reads the finished run.
   const st = await cli(['status', runId, '--json'], { env: { TEMPORAL_ADDRESS: env.connection.options.address } });
   assert.equal(st.code, 0, st.out);
