@@ -82,7 +82,8 @@ def main() -> int:
 
     result: dict[str, Any] = {
         "benchmark": "generate-latency", "label": ns.label, "engine": ns.engine,
-        "gpu": torch.cuda.get_device_name(0) if cuda else None, "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "gpu": torch.cuda.get_device_name(0) if cuda else None,
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
         "model": {k: getattr(config, k, None) for k in ("model_type", "hidden_size", "num_hidden_layers",
                                                         "vocab_size")},
@@ -101,7 +102,7 @@ def main() -> int:
             seconds, decoded = run(batch, ns.new_tokens)
             full.append(seconds)
             steps.append(decoded)
-        per_step = [(f - p) / max(1, d - 1) for f, p, d in zip(full, prefill, steps)]
+        per_step = [(f - p) / max(1, d - 1) for f, p, d in zip(full, prefill, steps, strict=True)]
         row = {"batch": batch, "prefill_s": round(statistics.median(prefill), 4),
                "full_s": round(statistics.median(full), 4), "decoded_tokens": steps,
                "decode_step_ms": round(1e3 * statistics.median(per_step), 2),

@@ -14,12 +14,13 @@ Writes raw JSON (after every run, so a cut-off run keeps what finished):
 * scaling, per K: efficiency = (tokens/s with K workers / K) / tokens/s with 1
   worker, and the step-time speedup t1 / tK.
 
-GPU (preset `gpu`, the default when CUDA sees GPUs): trainer/configs/smollm2-gpu.yaml
+GPU (preset `gpu`, the default when CUDA sees GPUs): configs/builtin-gpu.yaml
 cut to a ~2-minute benchmark (8 tasks x 8 rollouts, 64 new tokens, 2 tool calls).
 Preset `gpu-64x8`: the same with 64 tasks x 8 rollouts (512 per step), so each
 GPU's generate calls are large batches and the step is not dominated by the
 per-token latency of decoding (see docs/benchmarks.md, "Scaling").
-CPU (preset `cpu`): trainer/configs/smollm2-cpu.yaml with 2 tasks x 4 rollouts, one CPU per worker.
+CPU (preset `cpu`): configs/builtin-cpu.yaml with 2 tasks x 4 rollouts, one CPU per worker.
+(Both are pipeline configs; the trainer reads their `trainer:` section.)
 
     python trainer/bench/bench_scaling.py --model DIR --data-dir DIR --out scaling.json \\
         [--workers 1,2] [--warmup 1] [--steps 3] [--device auto|gpu|cpu] [--preset gpu|gpu-64x8|cpu] \\
@@ -41,8 +42,10 @@ from pathlib import Path
 from typing import Any
 
 TRAINER_ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = TRAINER_ROOT.parent / "configs"
 sys.path.insert(0, str(TRAINER_ROOT))
 
+from grpo_trainer.config.loader import load_config  # noqa: E402
 from grpo_trainer.training.local_ray import start_local_head  # noqa: E402
 
 GPU_PRESET = [
@@ -140,7 +143,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps at the start of each run")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per run")
     parser.add_argument("--device", choices=("auto", "gpu", "cpu"), default="auto")
-    parser.add_argument("--config", default=None, help="trainer config (default: smollm2-gpu.yaml or smollm2-cpu.yaml)")
+    parser.add_argument("--config", default=None,
+                        help="config (default: configs/builtin-gpu.yaml or configs/builtin-cpu.yaml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra trainer override, after the preset (repeatable)")
     parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
@@ -168,7 +172,7 @@ def main() -> int:
         for key, value in (("NCCL_NVLS_ENABLE", "0"), ("TORCH_SYMM_MEM_DISABLE_MULTICAST", "1"),
                            ("NVSHMEM_DISABLE_NVLS", "1")):
             os.environ.setdefault(key, value)
-    config = ns.config or str(TRAINER_ROOT / "configs" / ("smollm2-gpu.yaml" if use_gpu else "smollm2-cpu.yaml"))
+    config = ns.config or str(CONFIGS / ("builtin-gpu.yaml" if use_gpu else "builtin-cpu.yaml"))
     preset_name = None if ns.no_preset else (ns.preset or ("gpu" if use_gpu else "cpu"))
     preset = PRESETS[preset_name] if preset_name else []
     data_dir = Path(ns.data_dir).resolve()
@@ -180,25 +184,16 @@ def main() -> int:
         log_dir.mkdir(parents=True, exist_ok=True)
     common = [
         f"policy.model_name={Path(ns.model).resolve()}",
-        f"data.train.data_path={data_dir / 'train.jsonl'}", f"data.validation.data_path={data_dir / 'validation.jsonl'}",
+        f"data.train.data_path={data_dir / 'train.jsonl'}",
+        f"data.validation.data_path={data_dir / 'validation.jsonl'}",
         f"grpo.max_num_steps={steps}", "grpo.max_num_epochs=1000", "grpo.stop_after_step=null",
         "grpo.val_at_start=false", "grpo.val_at_end=false", "grpo.val_period=0",
         "checkpointing.enabled=false", "logger.tensorboard_enabled=false",
         *preset, *ns.overrides,
     ]
-    rollouts = {"grpo.num_prompts_per_step": None, "grpo.num_generations_per_prompt": None}
-    for item in common:
-        key, _, value = item.partition("=")
-        if key in rollouts:
-            rollouts[key] = int(value)
-    if None in rollouts.values():
-        import yaml
-
-        raw = yaml.safe_load(Path(config).read_text())
-        for key in rollouts:
-            if rollouts[key] is None:
-                rollouts[key] = int(raw["grpo"][key.split(".", 1)[1]])
-    rollouts_per_step = rollouts["grpo.num_prompts_per_step"] * rollouts["grpo.num_generations_per_prompt"]
+    # The trainer's own loader: it reads pipeline configs and applies the overrides as training will.
+    shape, _ = load_config(config, common, check_paths=False)
+    rollouts_per_step = shape.grpo.num_prompts_per_step * shape.grpo.num_generations_per_prompt
 
     import torch
 

@@ -4,6 +4,11 @@ Commands: train, evaluate, check-config, prepare-model, prepare-data, verify,
 export, serve, bfcl, report.
 Exit codes: 0 success, 2 invalid config/data (nothing was started), 1 any
 other failure (see <log_dir>/failure.json).
+
+--config takes the trainer's sections at the top level, or a pipeline config
+(configs/builtin-cpu.yaml, configs/builtin-gpu.yaml), whose `trainer:` section
+it reads. Config warnings go to stderr, one per line, each starting with
+"warning: " (the pipeline shows them as they are).
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 EXIT_INVALID = 2
 
@@ -24,6 +28,14 @@ def _log_dir_from(overrides: list[str], fallback: str = ".") -> str:
         if key == "logger.log_dir" and value:
             return value
     return fallback
+
+
+CONFIG_HELP = "trainer config, or a pipeline config (configs/*.yaml) whose trainer: section is read"
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    for w in warnings:
+        print("warning: " + " ".join(w.split()), file=sys.stderr, flush=True)  # one line each, whatever the text
 
 
 def _fail(log_dir: str, exc: BaseException) -> int:
@@ -43,8 +55,7 @@ def cmd_check_config(ns: argparse.Namespace) -> int:
     except InvalidConfigError as exc:
         print(f"invalid config: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    for w in warnings:
-        print(f"warning: {w}", file=sys.stderr)
+    _print_warnings(warnings)
     if ns.json:
         print(json.dumps(to_dict(cfg)))
     else:
@@ -59,8 +70,7 @@ def cmd_train(ns: argparse.Namespace) -> int:
     try:
         cfg, warnings = load_config(ns.config, ns.overrides)
         log_dir = cfg.logger.log_dir
-        for w in warnings:
-            print(f"warning: {w}", file=sys.stderr, flush=True)
+        _print_warnings(warnings)
         if os.environ.get("RAY_ADDRESS"):
             from .training.ray_runner import train_on_ray
 
@@ -126,8 +136,11 @@ def cmd_verify(ns: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         for r in result["rollouts"]:
-            recorded = "" if r["recorded_reward"] is None else f"  recorded={r['recorded_reward']:g}" + ("" if r["agrees"] else "  DISAGREES")
-            print(f"line {r['line']}: id={r['id']} category={r['category']} calls={r['num_function_calls']} reward={r['reward']:g}{recorded}")
+            recorded = "" if r["recorded_reward"] is None else f"  recorded={r['recorded_reward']:g}"
+            if r["recorded_reward"] is not None and not r["agrees"]:
+                recorded += "  DISAGREES"
+            print(f"line {r['line']}: id={r['id']} category={r['category']} calls={r['num_function_calls']} "
+                  f"reward={r['reward']:g}{recorded}")
         print(json.dumps(result["summary"]))
     # Exit 1 when a reward recorded in the file disagrees with ours: that is what the check is for.
     return 1 if result["summary"]["num_disagreements"] else 0
@@ -172,12 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="run GRPO (resumes from the newest complete checkpoint)")
-    p.add_argument("--config", required=True)
+    p.add_argument("--config", required=True, help=CONFIG_HELP)
     p.add_argument("overrides", nargs="*", help="key=value or ++key=value")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("check-config", help="validate a config without starting anything")
-    p.add_argument("--config", required=True)
+    p = sub.add_parser("check-config", help="validate a config without starting anything (warnings on stderr)")
+    p.add_argument("--config", required=True, help=CONFIG_HELP)
     p.add_argument("--skip-paths", action="store_true", help="do not check that model and data paths exist")
     p.add_argument("--json", action="store_true", help="print the resolved config as JSON")
     p.add_argument("overrides", nargs="*")
@@ -188,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--config", default=None, help="trainer config for generation/env settings")
+    p.add_argument("--config", default=None, help=f"{CONFIG_HELP}, for generation/env settings")
     p.add_argument("overrides", nargs="*")
     p.set_defaults(func=cmd_evaluate)
 
@@ -213,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="a checkpoint (or model dir) as a Hugging Face model dir with our chat template")
     p.add_argument("--model", required=True, help="checkpoint_dir/step_N or an HF model dir")
     p.add_argument("--out", required=True)
-    p.add_argument("--prefill-tool-call", action="store_true", help="bake the prefilled <tool_call> opener into the template")
+    p.add_argument("--prefill-tool-call", action="store_true",
+                   help="bake the prefilled <tool_call> opener into the template")
     p.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: as saved)")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_export)

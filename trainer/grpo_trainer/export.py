@@ -30,9 +30,8 @@ from typing import Any
 
 from .errors import ModelLoadError
 from .model.chat_format import install_chat_format
+from .training import checkpoints as ckpt
 
-WEIGHTS = Path("policy/weights")
-TOKENIZER = Path("policy/tokenizer")
 MANIFEST = "grpo_export.json"
 
 
@@ -41,8 +40,7 @@ def source_dirs(model: str | Path) -> tuple[Path, Path]:
     root = Path(model)
     if not root.is_dir():
         raise ModelLoadError(f"model directory not found: {root}")
-    weights = root / WEIGHTS if (root / WEIGHTS).is_dir() else root
-    tokenizer = root / TOKENIZER if (root / TOKENIZER).is_dir() else root
+    weights, tokenizer = ckpt.policy_dirs(root)
     if not (weights / "config.json").is_file():
         raise ModelLoadError(f"{root} is neither a checkpoint step dir (policy/weights/config.json) "
                              "nor a Hugging Face model dir (config.json)")
@@ -50,14 +48,8 @@ def source_dirs(model: str | Path) -> tuple[Path, Path]:
 
 
 def _checkpoint_info(root: Path) -> dict[str, Any]:
-    info = root / "training_info.json"
-    if not info.is_file():
-        return {}
-    try:
-        data = json.loads(info.read_text())
-    except json.JSONDecodeError:
-        return {}
-    return {k: data[k] for k in ("total_steps", "current_step", "val:accuracy", "val_reward") if k in data}
+    data = ckpt.read_training_info(root) or {}
+    return {k: data[k] for k in ("total_steps", "current_step", *ckpt.VAL_METRICS, "val_reward") if k in data}
 
 
 def export_model(model: str | Path, out: str | Path, *, prefill_tool_call: bool = False,

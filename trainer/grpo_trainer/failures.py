@@ -1,26 +1,57 @@
 """Turn any exception into the failure report the pipeline reads.
 
-`<log_dir>/failure.json` = {"type", "message", "step", "exception"}; the type
-decides the pipeline's retry policy, so classification looks through the
-whole exception chain (Ray wraps a worker's OOM, for example) and prefers the
-most specific cause.
+`<log_dir>/failure.json` (contracts/failure.schema.json) = {"type", "message",
+"step", "time", "traceback"[, "retry_after"]}; the type decides the
+pipeline's retry policy, so classification looks through the whole exception
+chain (Ray wraps a worker's OOM, for example) and prefers the most specific
+cause. Known failure texts come from contracts/failure-texts.json, the table
+the pipeline's classifier reads too, so both sides name a text the same way.
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import re
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import contracts
 from .errors import TrainerError
 
-OOM_TEXTS = ("CUDA out of memory", "CUDA error: out of memory", "DefaultCPUAllocator: can't allocate memory",
-             "No available memory for the cache blocks", "OutOfMemoryError")
-RAY_TEXTS = ("ActorDiedError", "RaySystemError", "SYSTEM_ERROR", "GCS", "raylet", "RayActorError",
-             "Failed to connect to GCS")
+# Categories looked for across the whole chain, most specific first: an OOM
+# inside a Ray worker is an OOM (smaller batch helps), not a Ray failure.
+PRECEDENCE = ("OutOfMemory", "StorageError", "RateLimited", "RayFailure")
+
+
+@dataclass(frozen=True)
+class FailureText:
+    id: str
+    type: str
+    pattern: re.Pattern[str]
+
+
+# The table's flags, in the letters JavaScript uses (the pipeline compiles the same rows).
+_FLAGS = {"i": re.IGNORECASE}
+
+
+def _load_texts() -> tuple[FailureText, ...]:
+    texts = []
+    for row in contracts.load("failure-texts.json")["rows"]:
+        unknown = set(row["flags"]) - set(_FLAGS)
+        if unknown:
+            raise ValueError(f"failure-texts.json row {row['id']}: unsupported flags {sorted(unknown)}")
+        flags = 0
+        for letter in row["flags"]:
+            flags |= _FLAGS[letter]
+        texts.append(FailureText(row["id"], row["type"], re.compile(row["pattern"], flags)))
+    return tuple(texts)
+
+
+FAILURE_TEXTS = _load_texts()
 
 # Set by the training loop so a report can say where the run died.
 PROGRESS: dict[str, int | None] = {"step": None}
@@ -41,32 +72,41 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+def text_type(text: str) -> str | None:
+    """The failure type of the first row of the shared table whose pattern matches."""
+    for row in FAILURE_TEXTS:
+        if row.pattern.search(text):
+            return row.type
+    return None
+
+
+def _typed(e: BaseException) -> str | None:
+    """What the exception's type (not its text) says, for the categories in PRECEDENCE."""
+    if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
+        return "OutOfMemory"
+    # A full disk or a file-size limit while writing a checkpoint: retrying after space
+    # is freed (or on another attempt) can succeed, unlike a generic crash.
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return "StorageError"
+    if getattr(getattr(e, "response", None), "status_code", None) == 429:
+        return "RateLimited"
+    if (type(e).__module__ or "").startswith("ray."):
+        return "RayFailure"
+    return None
+
+
 def classify(exc: BaseException) -> str:
     chain = _chain(exc)
     for e in chain:
         if isinstance(e, TrainerError):
             return e.failure_type
+    # Per exception: what its type says and what its text says (first matching row).
+    found = [(_typed(e), text_type(f"{type(e).__name__}: {e}")) for e in chain]
+    for category in PRECEDENCE:
+        if any(category in kinds for kinds in found):
+            return category
     for e in chain:
-        if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
-            return "OutOfMemory"
-        if any(t in str(e) for t in OOM_TEXTS):
-            return "OutOfMemory"
-    for e in chain:
-        # A full disk or a file-size limit while writing a checkpoint: retrying after space
-        # is freed (or on another attempt) can succeed, unlike a generic crash.
-        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-            return "StorageError"
-    for e in chain:
-        response = getattr(e, "response", None)
-        if getattr(response, "status_code", None) == 429 or "429 Too Many Requests" in str(e):
-            return "RateLimited"
-    for e in chain:
-        module = type(e).__module__ or ""
-        if module.startswith("ray.") or any(t in f"{type(e).__name__}: {e}" for t in RAY_TEXTS):
-            return "RayFailure"
-    for e in chain:
-        module = type(e).__module__ or ""
-        if module.startswith("yaml"):
+        if (type(e).__module__ or "").startswith("yaml"):
             return "InvalidConfig"
     return "Unknown"
 

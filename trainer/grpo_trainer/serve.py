@@ -128,8 +128,8 @@ class Generator:
         for job in sorted(pending[1:], key=lambda j: abs(len(j.prompt_ids) - n0)):
             n = len(job.prompt_ids)
             longest = max(n, max(len(j.prompt_ids) for j in chosen))
-            compatible = (job.greedy == first.greedy and (job.greedy or (job.temperature, job.top_p) == (first.temperature, first.top_p))
-                          and 0.5 * n0 <= n <= 2 * n0)
+            same_sampling = job.greedy or (job.temperature, job.top_p) == (first.temperature, first.top_p)
+            compatible = job.greedy == first.greedy and same_sampling and 0.5 * n0 <= n <= 2 * n0
             if compatible and len(chosen) < self.max_batch and longest * (len(chosen) + 1) <= self.max_batch_tokens:
                 chosen.append(job)
             else:
@@ -179,7 +179,7 @@ class Generator:
         self.stats["generate_seconds"] += time.time() - started
         self.stats["batches"] += 1
         new = out[:, enc["input_ids"].shape[1]:]
-        for job, row in zip(batch, new):
+        for job, row in zip(batch, new, strict=True):
             ids = row.tolist()
             finish = "length"
             if tok.eos_token_id in ids:
@@ -231,12 +231,13 @@ def make_handler(gen: Generator, model_name: str) -> type[BaseHTTPRequestHandler
             self.wfile.write(data)
 
         def _error(self, status: int, message: str) -> None:
-            self._send(status, {"error": {"message": message, "type": "invalid_request_error" if status < 500 else "server_error"}})
+            kind = "invalid_request_error" if status < 500 else "server_error"
+            self._send(status, {"error": {"message": message, "type": kind}})
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             if self.path.rstrip("/") in ("/v1/models", "/models"):
-                self._send(200, {"object": "list", "data": [{"id": model_name, "object": "model", "owned_by": "grpo-pipeline",
-                                                             "root": gen.model_dir}]})
+                self._send(200, {"object": "list", "data": [{"id": model_name, "object": "model",
+                                                             "owned_by": "grpo-pipeline", "root": gen.model_dir}]})
             elif self.path.rstrip("/") == "/health":
                 self._send(200, {"status": "ok", **gen.stats})
             else:
@@ -264,7 +265,10 @@ def make_handler(gen: Generator, model_name: str) -> type[BaseHTTPRequestHandler
                 if len(prompt) != 1:
                     return self._error(400, "one prompt per request")
                 prompt = prompt[0]
-            ids = gen.tokenizer(prompt, add_special_tokens=False)["input_ids"] if isinstance(prompt, str) else list(prompt)
+            if isinstance(prompt, str):
+                ids = gen.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+            else:
+                ids = list(prompt)
             job = gen.submit(gen.make_job(ids, body))
             if job.error:
                 return self._error(500, job.error)
@@ -291,7 +295,8 @@ def make_handler(gen: Generator, model_name: str) -> type[BaseHTTPRequestHandler
                 if turn["tool_calls"]:
                     message = {"role": "assistant", "content": turn["content"] or None, "tool_calls": [
                         {"id": f"call_{uuid.uuid4().hex[:16]}", "type": "function",
-                         "function": {"name": c["function"]["name"], "arguments": json.dumps(c["function"]["arguments"])}}
+                         "function": {"name": c["function"]["name"],
+                                      "arguments": json.dumps(c["function"]["arguments"])}}
                         for c in turn["tool_calls"]]}
                     finish = "tool_calls"
             self._send(200, {

@@ -9,11 +9,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
+from grpo_trainer import contracts
+from grpo_trainer.training.events import events_path
+
 TRAINER_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = TRAINER_ROOT.parent
 EXAMPLE = TRAINER_ROOT / "grpo_trainer" / "workplace" / "data" / "nemo_gym" / "example.jsonl"
-CPU_CONFIG = TRAINER_ROOT / "configs" / "smollm2-cpu.yaml"
+# The pipeline's default config: the trainer reads its `trainer:` section.
+CPU_CONFIG = REPO_ROOT / "configs" / "builtin-cpu.yaml"
+GPU_CONFIG = REPO_ROOT / "configs" / "builtin-gpu.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -44,12 +51,38 @@ def tiny_overrides(model: Path, train: Path, val: Path, run_dir: Path, steps: in
         f"policy.model_name={model}", f"data.train.data_path={train}", f"data.validation.data_path={val}",
         f"checkpointing.checkpoint_dir={run_dir / 'checkpoints'}", f"logger.log_dir={run_dir / 'logs'}",
         f"grpo.max_num_steps={steps}", "grpo.val_period=2", "checkpointing.save_period=2", "data.categories=null",
+        "grpo.val_at_start=true",
         # Fixed here, not taken from the shipped CPU config (which is sized for speed).
         "grpo.num_prompts_per_step=2", "grpo.num_generations_per_prompt=4",
         "grpo.max_val_samples=1", "policy.generation.max_new_tokens=16",
         "grpo.reward_shaping.overlong_buffer_length=8", "policy.optimizer.lr=1e-3",
         "logger.tensorboard_enabled=false",
     ]
+
+
+def contract_validator(name: str) -> jsonschema.protocols.Validator:
+    """A validator for one of the JSON schemas in contracts/ (the files the pipeline reads too)."""
+    schema = contracts.load(name)
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator_class.check_schema(schema)
+    return validator_class(schema)
+
+
+def read_failure(log_dir: Path) -> dict:
+    """<log_dir>/failure.json, after checking it against contracts/failure.schema.json."""
+    report = json.loads((Path(log_dir) / "failure.json").read_text())
+    contract_validator("failure.schema.json").validate(report)
+    return report
+
+
+def trainer_events(log_dir: Path) -> list[dict]:
+    """Every line of <log_dir>/trainer_events.jsonl (the schema's x-file), each checked against the schema."""
+    validator = contract_validator("trainer-events.schema.json")
+    lines = events_path(log_dir).read_text().splitlines()
+    events = [json.loads(line) for line in lines]
+    for event in events:
+        validator.validate(event)
+    return events
 
 
 def trainer_command(*args: str) -> list[str]:

@@ -40,7 +40,8 @@ def bfcl_env() -> str:
     a skipped test would count as passing without proving anything."""
     python = bfcl_python()
     if python is None:
-        pytest.fail("no BFCL environment: run `npm run grpo -- setup` (builds <state>/envs/bfcl) or set GRPO_BFCL_PYTHON")
+        pytest.fail("no BFCL environment: run `npm run grpo -- setup` (builds <state>/envs/bfcl) "
+                    "or set GRPO_BFCL_PYTHON")
     return python
 
 
@@ -133,8 +134,8 @@ def _ground_truth_answers() -> list[tuple[str, dict[str, Any]]]:
     code = ("import json; from bfcl_eval.constants.eval_config import PROMPT_PATH, POSSIBLE_ANSWER_PATH as A; "
             "print(json.dumps([str(PROMPT_PATH / 'BFCL_v3_simple.json'), str(A / 'BFCL_v3_simple.json')]))")
     env = {**os.environ, "BFCL_PROJECT_ROOT": "/tmp"}
-    questions_file, answers_file = json.loads(subprocess.run([bfcl_python(), "-c", code], capture_output=True, text=True,
-                                                             check=True, env=env).stdout)
+    listed = subprocess.run([bfcl_python(), "-c", code], capture_output=True, text=True, check=True, env=env)
+    questions_file, answers_file = json.loads(listed.stdout)
     questions = {e["id"]: e["question"][0][-1]["content"] for e in map(json.loads, open(questions_file))}
     out = []
     for entry in map(json.loads, open(answers_file)):

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-import json
+import errno
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from grpo_trainer.errors import InvalidDataError, RateLimitedError
-from grpo_trainer.failures import classify
+from grpo_trainer import contracts
+from grpo_trainer.errors import InvalidConfigError, InvalidDataError, RateLimitedError
+from grpo_trainer.failures import FAILURE_TEXTS, classify, text_type, write_failure
 from grpo_trainer.training.local_ray import start_local_head
 
-from .conftest import CPU_CONFIG, TRAINER_ROOT, metrics, tiny_overrides, trainer_command, trainer_env
-
+from .conftest import (
+    CPU_CONFIG,
+    TRAINER_ROOT,
+    contract_validator,
+    metrics,
+    read_failure,
+    tiny_overrides,
+    trainer_command,
+    trainer_env,
+)
 
 
 def _free_port() -> int:
@@ -45,7 +53,7 @@ except Exception as exc:
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "OutOfMemory", out.stderr
-    report = json.loads((tmp_path / "failure.json").read_text())
+    report = read_failure(tmp_path)
     assert "allocate" in report["message"]
 
 
@@ -67,15 +75,13 @@ except Exception as exc:
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "StorageError", out.stderr
-    assert "File too large" in json.loads((tmp_path / "failure.json").read_text())["message"]
+    assert "File too large" in read_failure(tmp_path)["message"]
 
 
 def test_rate_limit_report_carries_retry_after(tmp_path):
-    from grpo_trainer.failures import write_failure
-
     report = write_failure(tmp_path, RateLimitedError("429 Too Many Requests", 12.0))
     assert report["type"] == "RateLimited"
-    assert json.loads((tmp_path / "failure.json").read_text())["retry_after"] == 12.0
+    assert read_failure(tmp_path)["retry_after"] == 12.0
 
 
 def test_classification_table():
@@ -97,6 +103,107 @@ def test_classification_table():
     assert classify(ValueError("something else")) == "Unknown"
 
 
+# One text per row of contracts/failure-texts.json, as a real library words it.
+KNOWN_TEXTS = [
+    ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB", "OutOfMemory"),
+    ("RuntimeError: CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; 79.35 GiB total capacity)", "OutOfMemory"),
+    ("RuntimeError: CUDA error: out of memory", "OutOfMemory"),
+    ("ValueError: No available memory for the cache blocks. Try increasing `gpu_memory_utilization`", "OutOfMemory"),
+    ("RuntimeError: [enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory", "OutOfMemory"),
+    ("worker failed:\nMemoryError", "OutOfMemory"),
+    ("HTTPError: 429 Client Error: Too Many Requests for url: https://huggingface.co/x", "RateLimited"),
+    ("ERROR: HTTP error 429 while getting https://pypi.org/simple/torch/", "RateLimited"),
+    ("ray.exceptions.ActorDiedError: The actor died unexpectedly before finishing this task", "RayFailure"),
+    ("RaySystemError: System error: Failed to unpickle", "RayFailure"),
+    ("A worker died or was killed while executing a task by an unexpected system error. "
+     "Worker exit type: SYSTEM_ERROR", "RayFailure"),
+    ("RuntimeError: Failed to connect to GCS within 60 seconds", "RayFailure"),
+    ("the raylet on node abc has died", "RayFailure"),
+    ("OSError: [Errno 28] No space left on device", "StorageError"),
+]
+
+
+@pytest.mark.parametrize("text, expected", KNOWN_TEXTS)
+def test_known_failure_texts_come_from_the_shared_table(text, expected):
+    assert text_type(text) == expected
+    assert classify(RuntimeError(text)) == expected
+
+
+def test_shared_table_is_the_contract_file_and_every_row_is_covered():
+    rows = contracts.load("failure-texts.json")["rows"]
+    assert [t.id for t in FAILURE_TEXTS] == [r["id"] for r in rows]
+    types = contract_validator("failure.schema.json").schema["properties"]["type"]["enum"]
+    assert {r["type"] for r in rows} <= set(types)
+    matched = {next(t.id for t in FAILURE_TEXTS if t.pattern.search(text)) for text, _ in KNOWN_TEXTS}
+    assert matched == {r["id"] for r in rows}
+
+
+def test_loose_substrings_are_no_longer_failure_texts():
+    # The trainer's old list matched any "GCS", "raylet" or "SYSTEM_ERROR"; the shared table asks for
+    # what Ray really says when it loses them.
+    for text in ("GCS", "could not read GCS-style path", "raylet", "SYSTEM_ERROR", "step 429 of 500"):
+        assert classify(RuntimeError(text)) == "Unknown", text
+
+
+def test_first_matching_row_wins_within_one_text_and_types_keep_their_precedence():
+    both = "ray.exceptions.ActorDiedError after OSError: [Errno 28] No space left on device"
+    assert text_type(both) == "RayFailure"  # the Ray row comes before the storage row
+    assert classify(RuntimeError(both)) == "RayFailure"
+    # A typed cause in the chain still decides by precedence (storage before Ray).
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as full:
+            raise RuntimeError("ActorDiedError: the checkpoint writer died") from full
+    except RuntimeError as outer:
+        assert classify(outer) == "StorageError"
+    # A typed TrainerError beats every text.
+    try:
+        try:
+            raise RuntimeError("CUDA out of memory")
+        except RuntimeError as oom:
+            raise InvalidConfigError("policy.model_name", "bad") from oom
+    except InvalidConfigError as outer:
+        assert classify(outer) == "InvalidConfig"
+
+
+def test_typed_checks_that_are_not_texts():
+    import yaml
+
+    class Response:
+        status_code = 429
+
+    class HubError(Exception):
+        response = Response()
+
+    RayError = type("RayError", (Exception,), {"__module__": "ray.exceptions"})
+    assert classify(OSError(errno.EFBIG, "x")) == "StorageError"
+    assert classify(OSError(errno.EDQUOT, "x")) == "StorageError"
+    assert classify(HubError("slow down")) == "RateLimited"
+    assert classify(RayError("something")) == "RayFailure"
+    assert classify(yaml.YAMLError("bad")) == "InvalidConfig"
+    assert classify(type("OutOfMemoryError", (Exception,), {})("x")) == "OutOfMemory"
+
+
+@pytest.mark.parametrize("exc, retry_after", [
+    (MemoryError(), None),
+    (RateLimitedError("429 Too Many Requests", 3), 3.0),
+    (InvalidDataError("x.jsonl", 2, "bad row"), None),
+    (RuntimeError("x" * 10_000), None),
+])
+def test_every_failure_report_matches_the_contract(tmp_path, exc, retry_after):
+    from grpo_trainer import failures
+
+    failures.PROGRESS["step"] = 5 if retry_after else None
+    try:
+        report = write_failure(tmp_path, exc)
+    finally:
+        failures.PROGRESS["step"] = None
+    assert read_failure(tmp_path) == report  # read_failure validates against contracts/failure.schema.json
+    assert report.get("retry_after") == retry_after
+    assert len(report["message"]) <= 4000
+
+
 def test_unreachable_ray_cluster_fails_fast_as_ray_failure(tiny_model, task_files, tmp_path):
     env = trainer_env()
     env["RAY_ADDRESS"] = f"127.0.0.1:{_free_port()}"
@@ -106,7 +213,7 @@ def test_unreachable_ray_cluster_fails_fast_as_ray_failure(tiny_model, task_file
                             env=env, capture_output=True, text=True, timeout=120, cwd=TRAINER_ROOT)
     assert result.returncode == 1
     assert time.time() - started < 60
-    assert json.loads((tmp_path / "logs" / "failure.json").read_text())["type"] == "RayFailure"
+    assert read_failure(tmp_path / "logs")["type"] == "RayFailure"
 
 
 @pytest.fixture
@@ -139,7 +246,7 @@ def test_training_runs_on_a_ray_cluster_and_dies_cleanly_with_it(ray_head, tiny_
         pytest.fail("trainer hung after the Ray head died")
     assert proc.returncode != 0
     assert time.time() - killed_at < 180
-    failure = json.loads((run_dir / "logs" / "failure.json").read_text())
+    failure = read_failure(run_dir / "logs")
     assert failure["type"] == "RayFailure"
     assert failure["step"] is not None and failure["step"] >= 2
     assert 1 in metrics(run_dir)

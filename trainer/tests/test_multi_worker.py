@@ -18,7 +18,15 @@ import pytest
 
 from grpo_trainer.training.local_ray import LocalRayHead, start_local_head
 
-from .conftest import CPU_CONFIG, TRAINER_ROOT, run_trainer, tiny_overrides, trainer_command, trainer_env
+from .conftest import (
+    CPU_CONFIG,
+    TRAINER_ROOT,
+    run_trainer,
+    tiny_overrides,
+    trainer_command,
+    trainer_env,
+    trainer_events,
+)
 
 # 2 tasks x 2 rollouts per step: with 2 workers each gets one task's group.
 BATCH = ["grpo.num_prompts_per_step=2", "grpo.num_generations_per_prompt=2", "grpo.max_val_samples=3"]
@@ -73,6 +81,10 @@ def test_two_workers_train_checkpoint_and_resume(ray_head_2cpu, tiny_model, task
     assert sorted(p.name for p in ckpt_dir.iterdir()) == ["step_2", "step_4"]
     state = json.loads((ckpt_dir / "step_4" / "trainer_state.json").read_text())
     assert state["global_step"] == 4
+    # Rank 0 alone reports: one running event per launch and one event per checkpoint.
+    events = trainer_events(run_dir / "logs")
+    assert [(e["event"], e["step"]) for e in events] == [("running", 0), ("checkpoint_saved", 2),
+                                                         ("running", 2), ("checkpoint_saved", 4)]
 
     records = _records(run_dir)
     train = [r for r in records if r["kind"] == "train"]

@@ -11,7 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CPU_CONFIG, metrics, run_trainer, tiny_overrides, trainer_command, trainer_env, TRAINER_ROOT
+from grpo_trainer.config.loader import load_config
+from grpo_trainer.training import checkpoints as ckpt
+from grpo_trainer.training.schedule import checkpoint_plan
+
+from .conftest import (
+    CPU_CONFIG,
+    TRAINER_ROOT,
+    metrics,
+    read_failure,
+    run_trainer,
+    tiny_overrides,
+    trainer_command,
+    trainer_env,
+    trainer_events,
+)
 
 
 def _train(model: Path, files: tuple[Path, Path], run_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -54,6 +68,41 @@ def test_metrics_use_nemo_rl_names(straight_run):
     assert list((straight_run / "logs" / "tensorboard").glob("events.out.tfevents.*"))
 
 
+def test_events_report_running_and_each_complete_checkpoint(straight_run, tiny_model, task_files):
+    events = trainer_events(straight_run / "logs")  # every line checked against the contract's schema
+    assert [(e["event"], e["step"]) for e in events] == [("running", 0), ("checkpoint_saved", 2),
+                                                         ("checkpoint_saved", 4)]
+    on_disk = {c.step: c for c in ckpt.list_complete(straight_run / "checkpoints")}
+    saved = [e for e in events if e["event"] == "checkpoint_saved"]
+    assert [e["step"] for e in saved] == sorted(on_disk)
+    for event in saved:
+        assert event["path"] == str(on_disk[event["step"]].path.resolve()) and event["removed"] == []
+    assert events[0]["time"] <= saved[0]["time"] <= saved[1]["time"]
+    # The config check's plan of checkpoints is what training did, metric included.
+    cfg, _ = load_config(CPU_CONFIG, tiny_overrides(tiny_model, *task_files, straight_run), check_paths=False)
+    plan = checkpoint_plan(cfg.checkpointing, cfg.grpo, cfg.grpo.max_num_steps)
+    assert [(p.step, p.carries_metric) for p in plan] == [
+        (c.step, "val:accuracy" in c.info) for c in on_disk.values()]
+
+
+def test_events_report_what_retention_removed(tiny_model, task_files, tmp_path):
+    # No validation at all, so no checkpoint carries val:accuracy: top-1 retention keeps the newest.
+    # A micro batch of 3 for 8 rollouts per step: training uses 2 per device and says so.
+    result = _train(tiny_model, task_files, tmp_path, "grpo.max_num_steps=3", "checkpointing.save_period=1",
+                    "checkpointing.keep_top_k=1", "grpo.val_period=0", "grpo.val_at_end=false",
+                    "grpo.val_at_start=false", "policy.train_micro_batch_size=3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    events = trainer_events(tmp_path / "logs")
+    assert [(e["event"], e["step"], e.get("removed")) for e in events] == [
+        ("running", 0, None), ("checkpoint_saved", 1, []), ("checkpoint_saved", 2, [1]),
+        ("checkpoint_saved", 3, [2])]
+    assert [c.step for c in ckpt.list_complete(tmp_path / "checkpoints")] == [3]
+    assert "per-device batch 2 instead of policy.train_micro_batch_size=3" in result.stdout
+    assert "2 rollouts per device x 4 accumulation steps x 1 workers = 8 rollouts per step" in result.stdout
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and "none of the checkpoints (steps 1, 2, 3)" in warnings[0]
+
+
 def test_policy_really_updates(straight_run, tiny_model):
     from safetensors.torch import load_file
 
@@ -79,6 +128,11 @@ def test_resume_after_kill_matches_straight_run(straight_run, tiny_model, task_f
     resumed = _train(tiny_model, task_files, run_dir)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Resuming from" in resumed.stdout
+    # Whole lines only, even from the killed attempt; the second start resumes at step 2.
+    events = trainer_events(run_dir / "logs")
+    assert [e["step"] for e in events if e["event"] == "running"] == [0, 2]
+    assert [e["step"] for e in events if e["event"] == "checkpoint_saved"][-1] == 4
+    assert len({e["pid"] for e in events if e["event"] == "running"}) == 2
 
     straight, again = metrics(straight_run), metrics(run_dir)
     assert sorted(again) == [1, 2, 3, 4]
@@ -133,6 +187,9 @@ def test_handoff_continues_in_one_process_and_matches_straight_run(straight_run,
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, out[-3000:]
     assert out.count("[grpo] training running from step") == 1  # one start for both segments
+    events = trainer_events(tmp_path / "logs")
+    assert [(e["event"], e["step"]) for e in events] == [("running", 0), ("checkpoint_saved", 2),
+                                                         ("checkpoint_saved", 4)]
     assert "continuing to step 4 in the same process" in out
     assert (tmp_path / "checkpoints" / "step_4" / "training_info.json").is_file()
 
@@ -174,7 +231,7 @@ def test_resume_refuses_other_data_set(straight_run, tiny_model, task_files, tmp
     result = run_trainer("train", "--config", str(CPU_CONFIG),
                          *tiny_overrides(tiny_model, other, task_files[1], run_dir), "grpo.max_num_steps=6")
     assert result.returncode == 2
-    failure = json.loads((run_dir / "logs" / "failure.json").read_text())
+    failure = read_failure(run_dir / "logs")
     assert failure["type"] == "InvalidConfig" and "training data set" in failure["message"]
 
 
@@ -193,7 +250,7 @@ def test_resume_refuses_other_model(straight_run, task_files, tmp_path):
     result = run_trainer("train", "--config", str(CPU_CONFIG),
                          *tiny_overrides(other_model, *task_files, run_dir), "grpo.max_num_steps=6")
     assert result.returncode == 2
-    failure = json.loads((run_dir / "logs" / "failure.json").read_text())
+    failure = read_failure(run_dir / "logs")
     assert "different model" in failure["message"]
 
 

@@ -12,8 +12,7 @@ import pytest
 from grpo_trainer.data.convert_workbench import load_workbench
 from grpo_trainer.workplace import verifier
 from grpo_trainer.workplace.databases import CSV_DIR, pristine
-from grpo_trainer.workplace.session import WorkplaceSession, is_error
-from grpo_trainer.workplace.session import TableState
+from grpo_trainer.workplace.session import TableState, WorkplaceSession, is_error
 from grpo_trainer.workplace.verifier import replay, reward, reward_for_session, states_equal, writes_state
 
 EXAMPLE = CSV_DIR.parent / "example.jsonl"

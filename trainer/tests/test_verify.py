@@ -13,7 +13,8 @@ from grpo_trainer.verify import function_calls, verify_rollouts
 
 TRAINER_ROOT = Path(__file__).resolve().parents[1]
 SHARED_EXAMPLE = Path("/work/shared/data/workplace_assistant/nemo_gym/example.jsonl")
-EXAMPLE = SHARED_EXAMPLE if SHARED_EXAMPLE.is_file() else TRAINER_ROOT / "grpo_trainer/workplace/data/nemo_gym/example.jsonl"
+EXAMPLE = (SHARED_EXAMPLE if SHARED_EXAMPLE.is_file()
+           else TRAINER_ROOT / "grpo_trainer/workplace/data/nemo_gym/example.jsonl")
 
 
 def _tasks() -> list[dict]:
@@ -55,7 +56,8 @@ def _write(path: Path, rows: list[dict]) -> Path:
 
 def test_function_calls_keep_only_function_call_items() -> None:
     items = _rollout(_tasks()[0], _tasks()[0]["ground_truth"])["response"]["output"]
-    assert function_calls(items) == [{"name": c["name"], "arguments": c["arguments"]} for c in _tasks()[0]["ground_truth"]]
+    expected = [{"name": c["name"], "arguments": c["arguments"]} for c in _tasks()[0]["ground_truth"]]
+    assert function_calls(items) == expected
 
 
 def test_replayed_ground_truth_scores_one_and_a_wrong_final_call_zero(tmp_path: Path) -> None:
@@ -92,8 +94,8 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     tasks_file = _write(tmp_path / "t.jsonl", tasks)
     good = _write(tmp_path / "good.jsonl", [_rollout(t, t["ground_truth"], recorded=1.0) for t in tasks])
     env_cmd = [sys.executable, "-m", "grpo_trainer", "verify"]
-    run = subprocess.run(env_cmd + [str(good), "--tasks", str(tasks_file), "--json", "--out", str(tmp_path / "o.jsonl")],
-                         capture_output=True, text=True, cwd=TRAINER_ROOT)
+    args = [str(good), "--tasks", str(tasks_file), "--json", "--out", str(tmp_path / "o.jsonl")]
+    run = subprocess.run([*env_cmd, *args], capture_output=True, text=True, cwd=TRAINER_ROOT)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["summary"]["mean_reward"] == 1.0
     assert len((tmp_path / "o.jsonl").read_text().splitlines()) == len(tasks)

@@ -150,8 +150,14 @@ def evaluate(categories: dict[str, list[str]]) -> dict[str, Any]:
     from bfcl_eval.constants.category_mapping import VERSION_PREFIX
     from bfcl_eval.constants.eval_config import POSSIBLE_ANSWER_PATH, PROMPT_PATH, RESULT_PATH, SCORE_PATH
     from bfcl_eval.eval_checker import eval_runner
-    from bfcl_eval.utils import (find_file_with_suffix, is_java, is_js, is_multi_turn,
-                                 is_relevance_or_irrelevance, load_file)
+    from bfcl_eval.utils import (
+        find_file_with_suffix,
+        is_java,
+        is_js,
+        is_multi_turn,
+        is_relevance_or_irrelevance,
+        load_file,
+    )
 
     model_dir_name = MODEL_ID.replace("/", "_")
     handler = eval_runner.get_handler(MODEL_ID)
@@ -165,7 +171,8 @@ def evaluate(categories: dict[str, list[str]]) -> dict[str, Any]:
             raise SystemExit(f"{cat}: generated entries {len(model_result)} do not match the selected {len(prompt)}")
         language = "Java" if is_java(cat) else "JavaScript" if is_js(cat) else "Python"
         if is_relevance_or_irrelevance(cat):
-            acc, total = eval_runner.relevance_file_runner(handler, model_result, prompt, model_dir_name, cat, SCORE_PATH)
+            acc, total = eval_runner.relevance_file_runner(handler, model_result, prompt, model_dir_name, cat,
+                                                           SCORE_PATH)
         else:
             answers = [a for a in load_file(find_file_with_suffix(POSSIBLE_ANSWER_PATH, cat), sort_by_id=True)
                        if a["id"] in wanted]

@@ -1,7 +1,12 @@
 """Load a YAML config, apply `key=value` overrides, and validate before any work.
 
+The file is either the trainer's own sections at the top level, or a pipeline
+config (configs/*.yaml: `backend: builtin`, the pipeline's sections, and the
+trainer's sections under `trainer:`), so the shipped configs exist once.
 Every error names the offending key (dotted path) or file, so a user can fix
-the config without reading a stack trace.
+the config without reading a stack trace. The rules about the trainer's own
+sections live here (and in training/schedule.py); the pipeline runs
+`check-config` instead of keeping copies.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 import yaml
 
 from ..errors import InvalidConfigError
+from ..training.schedule import metric_warnings
 from .schema import TrainerConfig
 
 SECTIONS = tuple(f.name for f in dataclasses.fields(TrainerConfig))
@@ -52,6 +58,22 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidConfigError(str(path), f"top level must be a mapping of sections, got {type(data).__name__}")
     return data
+
+
+def _trainer_sections(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The trainer's sections of a file: its top level, or a pipeline config's `trainer:`."""
+    if "trainer" not in data:
+        return data
+    backend = data.get("backend", "builtin")
+    if backend != "builtin":
+        raise InvalidConfigError("backend", f"{path} is a pipeline config for the {backend!r} backend; its trainer "
+                                 "section is not the built-in trainer's (expected backend: builtin)")
+    section = data["trainer"]
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise InvalidConfigError("trainer", f"{path}: expected a mapping of the trainer's sections, got {section!r}")
+    return section
 
 
 def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
@@ -170,14 +192,15 @@ def validate(cfg: TrainerConfig, check_paths: bool = True) -> list[str]:
     _require(cfg.env.workplace_assistant.max_tool_steps >= 1, "env.workplace_assistant.max_tool_steps", "must be >= 1")
     _require(cfg.env.workplace_assistant.tools in ("domain", "all"), "env.workplace_assistant.tools",
              f"expected 'domain' or 'all', got {cfg.env.workplace_assistant.tools!r}")
-    _require(cfg.cluster.num_workers is None or cfg.cluster.num_workers >= 1, "cluster.num_workers", "must be >= 1 or null")
+    _require(cfg.cluster.num_workers is None or cfg.cluster.num_workers >= 1, "cluster.num_workers",
+             "must be >= 1 or null")
     rs = g.reward_shaping
     _require(rs.overlong_buffer_length >= 0, "grpo.reward_shaping.overlong_buffer_length", "must be >= 0")
     _require(rs.max_response_length is None or rs.max_response_length > rs.overlong_buffer_length,
              "grpo.reward_shaping.max_response_length", "must exceed overlong_buffer_length")
+    # No divisibility rule for train_micro_batch_size: training uses the largest batch up to
+    # it that divides a worker's share of the step (grpo.batch_split) and says so at the start.
     total = g.num_prompts_per_step * g.num_generations_per_prompt
-    _require(total % p.train_micro_batch_size == 0, "policy.train_micro_batch_size",
-             f"must divide num_prompts_per_step * num_generations_per_prompt = {total}")
     _require(cfg.cluster.num_workers is None or total % cfg.cluster.num_workers == 0, "cluster.num_workers",
              f"must divide num_prompts_per_step * num_generations_per_prompt = {total} (every worker trains an "
              "equal share of each step)")
@@ -190,19 +213,12 @@ def validate(cfg: TrainerConfig, check_paths: bool = True) -> list[str]:
             path = getattr(cfg.data, split).data_path
             _require(bool(path), f"data.{split}.data_path", "must name a NeMo Gym JSONL file")
             _require(Path(path).is_file(), f"data.{split}.data_path", f"file not found: {path}")
-    warnings = []
-    if c.enabled and c.metric_name.startswith("val:"):
-        if g.val_period == 0 or c.save_period % g.val_period != 0:
-            warnings.append(
-                f"checkpointing.save_period={c.save_period} does not line up with grpo.val_period={g.val_period}: "
-                f"checkpoints saved without a validation carry no {c.metric_name}, so top-k retention falls back "
-                "to keeping the newest ones.")
-    return warnings
+    return metric_warnings(c, g)
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None,
                 check_paths: bool = True) -> tuple[TrainerConfig, list[str]]:
-    raw: dict[str, Any] = _read_yaml(Path(path)) if path else {}
+    raw: dict[str, Any] = _trainer_sections(_read_yaml(Path(path)), Path(path)) if path else {}
     for key, value in parse_overrides(overrides or []):
         if key.split(".")[0] not in SECTIONS:
             raise InvalidConfigError(key, f"unknown section (allowed: {', '.join(SECTIONS)})")

@@ -23,10 +23,10 @@ condition in the 690 queries (190: 110 threshold checks, 80 growth /
 most-popular-source / source-comparison checks) on both data sets; on
 WorkBench's data the evaluation reproduces WorkBench's answers, on Gym's data 14
 outcomes flip (no threshold check among them). Those 14 answers are replaced by
-:data:`GYM_DATA_ANSWERS`, written in WorkBench's call syntax. (Ten multi-domain
-WorkBench answers contradict their own query text, e.g. they delete leads
-"if X was more than N" although it never was; they are kept as WorkBench has
-them.)
+:data:`GYM_DATA_ANSWERS`, read from ``gym_data_answers.json`` next to this
+module and written in WorkBench's call syntax. (Ten multi-domain WorkBench
+answers contradict their own query text, e.g. they delete leads "if X was
+more than N" although it never was; they are kept as WorkBench has them.)
 
 Split. Per category, rows are ordered by the SHA-256 of their query text (salted
 with ``f"{seed}:"`` when a seed is given) and the first
@@ -62,172 +62,22 @@ COLUMNS = ("query", "answer", "base_template", "chosen_template", "domains")
 WORKBENCH_LAST_DAY = "2023-11-29"
 GYM_LAST_DAY = "2023-11-30"
 
-# query -> answer under NeMo Gym's analytics data (see the module docstring).
-GYM_DATA_ANSWERS: dict[str, list[str]] = {
-    'If engaged users is more than 10% lower than November 24, make a line plot of it since then': [
-        'analytics.create_plot.func('
-        'time_min="2023-11-24", '
-        'time_max="2023-11-30", '
-        'value_to_plot="user_engaged", '
-        'plot_type="line")',
-    ],
-    (
-        'If average session duration is more than 10% lower than it was on Saturday, make a line plot '
-        'of it since then'
-    ): [
-        'analytics.create_plot.func('
-        'time_min="2023-11-25", '
-        'time_max="2023-11-30", '
-        'value_to_plot="session_duration_seconds", '
-        'plot_type="line")',
-    ],
-    (
-        'Is average session duration more than 10% lower than it was on Wednesday? If so, please plot '
-        'it as a line chart since then'
-    ): [
-        'analytics.create_plot.func('
-        'time_min="2023-11-29", '
-        'time_max="2023-11-30", '
-        'value_to_plot="session_duration_seconds", '
-        'plot_type="line")',
-    ],
-    (
-        'if total visits grew by more than engaged users since Saturday, make a line plot of both since'
-        ' then'
-    ): [],
-    (
-        'if average session duration grew by more than total visits since Friday, make a line plot of '
-        'both since then'
-    ): [
-        'analytics.create_plot.func('
-        'time_min="2023-11-24", '
-        'time_max="2023-11-30", '
-        'value_to_plot="session_duration_seconds", '
-        'plot_type="line")',
-        'analytics.create_plot.func('
-        'time_min="2023-11-24", '
-        'time_max="2023-11-30", '
-        'value_to_plot="total_visits", '
-        'plot_type="line")',
-    ],
-    (
-        'Check the percent growth of average session duration since Friday. If it grew by more than '
-        'engaged users, plot both lines since then'
-    ): [
-        'analytics.create_plot.func('
-        'time_min="2023-11-24", '
-        'time_max="2023-11-30", '
-        'value_to_plot="session_duration_seconds", '
-        'plot_type="line")',
-        'analytics.create_plot.func('
-        'time_min="2023-11-24", '
-        'time_max="2023-11-30", '
-        'value_to_plot="user_engaged", '
-        'plot_type="line")',
-    ],
-    (
-        'Can you check the percent growth of average session duration since Wednesday? If it grew by '
-        'more than total visits, plot both lines since then'
-    ): [
-        'analytics.create_plot.func('
-        'time_min="2023-11-29", '
-        'time_max="2023-11-30", '
-        'value_to_plot="session_duration_seconds", '
-        'plot_type="line")',
-        'analytics.create_plot.func('
-        'time_min="2023-11-29", '
-        'time_max="2023-11-30", '
-        'value_to_plot="total_visits", '
-        'plot_type="line")',
-    ],
-    (
-        'if average session duration grew by more than total visits since Wednesday, make a line plot '
-        'of both since then'
-    ): [
-        'analytics.create_plot.func('
-        'time_min="2023-11-29", '
-        'time_max="2023-11-30", '
-        'value_to_plot="session_duration_seconds", '
-        'plot_type="line")',
-        'analytics.create_plot.func('
-        'time_min="2023-11-29", '
-        'time_max="2023-11-30", '
-        'value_to_plot="total_visits", '
-        'plot_type="line")',
-    ],
-    (
-        'can you check the percent growth of engaged users since Wednesday? If it grew by more than '
-        "total visits make a task called 'Improve total visits' on the front-end backlog for olga "
-        "that's due next Friday"
-    ): [
-        'project_management.create_task.func('
-        'task_name="Improve total visits", '
-        'board="Front end", '
-        'assigned_to_email="olga.petrova@atlas.com", '
-        'due_date="2023-12-08", '
-        'list_name="Backlog")',
-    ],
-    (
-        'can you check the percent growth of average session duration since Friday? If it grew by more '
-        "than total visits make a task called 'Improve total visits' on the front-end backlog for olga "
-        "that's due next Friday"
-    ): [
-        'project_management.create_task.func('
-        'task_name="Improve total visits", '
-        'board="Front end", '
-        'assigned_to_email="olga.petrova@atlas.com", '
-        'due_date="2023-12-08", '
-        'list_name="Backlog")',
-    ],
-    (
-        'can you check the percent growth of engaged users since Wednesday? If it grew by more than '
-        "total visits make a backlog task called 'Improve total visits' for yuki on the front-end board"
-        " with a deadline of next Friday and schedule a half-hour meeting called 'Discuss engaged "
-        "users' for us at the first time I can do tomorrow"
-    ): [
-        'project_management.create_task.func('
-        'task_name="Improve total visits", '
-        'board="Front end", '
-        'assigned_to_email="yuki.tanaka@atlas.com", '
-        'due_date="2023-12-08", '
-        'list_name="Backlog")',
-        'calendar.create_event.func('
-        'event_name="Discuss engaged users", '
-        'participant_email="yuki.tanaka@atlas.com", '
-        'event_start="2023-12-01 13:00:00", '
-        'duration="30")',
-    ],
-    (
-        'please check the percent growth of engaged users since Friday. If it grew by more than average'
-        " session duration make a front-end backlog task called 'Improve average session duration' for "
-        "kofi that's due next Friday and schedule a 30 minute meeting called 'Discuss engaged users' "
-        "for us at the earliest slot i'm free tomorrow"
-    ): [],
-    (
-        'please check the percent growth of total visits since Friday. If it grew by more than average '
-        "session duration make a front-end backlog task called 'Improve average session duration' for "
-        "nia that's due next Friday and schedule a 30 minute meeting called 'Discuss total visits' for "
-        "us at the earliest slot i'm free tomorrow"
-    ): [],
-    (
-        'Check the percent growth of average session duration since Friday and if was more than engaged'
-        " users make a backlog task called 'Improve engaged users' for aisha on the front-end board "
-        "with a deadline of next Friday. Also schedule a half-hour meeting called 'Discuss average "
-        "session duration' with them at the first time I can do tomorrow"
-    ): [
-        'project_management.create_task.func('
-        'task_name="Improve engaged users", '
-        'board="Front end", '
-        'assigned_to_email="aisha.chen@atlas.com", '
-        'due_date="2023-12-08", '
-        'list_name="Backlog")',
-        'calendar.create_event.func('
-        'event_name="Discuss average session duration", '
-        'participant_email="aisha.chen@atlas.com", '
-        'event_start="2023-12-01 13:00:00", '
-        'duration="30")',
-    ],
-}
+# query -> answer under NeMo Gym's analytics data (see the module docstring), kept as
+# data next to this module: WorkBench call strings, as in its CSV files.
+GYM_DATA_ANSWERS_FILE = Path(__file__).with_name("gym_data_answers.json")
+
+
+def _load_gym_data_answers(path: Path = GYM_DATA_ANSWERS_FILE) -> dict[str, list[str]]:
+    answers: dict[str, list[str]] = {}
+    for entry in json.loads(path.read_text(encoding="utf-8"))["answers"]:
+        query, calls = entry["query"], entry["answer"]
+        if query in answers or not isinstance(calls, list) or not all(isinstance(c, str) for c in calls):
+            raise ValueError(f"{path}: duplicate query or an answer that is not a list of call strings: {query!r}")
+        answers[query] = calls
+    return answers
+
+
+GYM_DATA_ANSWERS: dict[str, list[str]] = _load_gym_data_answers()
 
 Row = dict[str, Any]
 

@@ -161,7 +161,8 @@ def prepare_model(out: str | Path, source: str = "gguf") -> dict[str, Any]:
             elif source == "tiny-random":
                 model, tokenizer = _tiny_random()
             else:
-                raise ModelLoadError(f"unknown model source {source!r} (expected gguf, gguf:<path>, tiny-random or hub:<repo_id>)")
+                raise ModelLoadError(f"unknown model source {source!r} "
+                                     "(expected gguf, gguf:<path>, tiny-random or hub:<repo_id>)")
             model.save_pretrained(str(tmp))
         install_chat_format(tokenizer)
         tokenizer.save_pretrained(str(tmp))

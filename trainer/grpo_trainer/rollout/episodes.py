@@ -68,7 +68,7 @@ def run_episodes(model: Any, tokenizer: Any, tasks: list[Any], *, tool_mode: str
                                  add_special_tokens=False)["input_ids"] for i in active]
             completions = _generate(model, tokenizer, prompts, max_new_tokens, temperature)
             still = []
-            for i, prompt_ids, ids in zip(active, prompts, completions):
+            for i, prompt_ids, ids in zip(active, prompts, completions, strict=True):
                 ep = states[i]
                 ep.generated_tokens += len(ids)
                 turn = parse_assistant_turn(tokenizer, ids, prompt_ids)
@@ -92,7 +92,7 @@ def run_episodes(model: Any, tokenizer: Any, tasks: list[Any], *, tool_mode: str
                 if ep.tool_calls < max_tool_steps:
                     still.append(i)
             active = still
-        for env, ep in zip(envs, states):
+        for env, ep in zip(envs, states, strict=True):
             ep.reward = env.outcome()
         episodes.extend(states)
     return episodes

@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..workplace.schemas import DOMAIN_TOOLS, TOOL_NAMES, TOOL_SCHEMAS
 from ..workplace.session import WorkplaceSession
@@ -34,7 +35,7 @@ def _make_tool_method(name: str) -> Callable[..., str]:
     props: dict[str, Any] = schema["parameters"].get("properties", {})
     required = set(schema["parameters"].get("required", []))
 
-    def tool(self: "WorkplaceToolEnv", **arguments: Any) -> str:
+    def tool(self: WorkplaceToolEnv, **arguments: Any) -> str:
         return self._call(name, arguments)
 
     params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]

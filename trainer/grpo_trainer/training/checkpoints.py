@@ -11,6 +11,10 @@ Layout of `checkpoint_dir/step_N/`:
 
 A save is written to `tmp_step_N/` and renamed to `step_N/` once complete, so
 a crash mid-save leaves only a `tmp_` directory, which lookup ignores.
+
+This module is the trainer's only reader of that layout: every other part
+(training, resume, export, serve, benchmarks) lists and reads checkpoints
+through `list_complete` / `read_checkpoint` / `policy_dirs`.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ IDENTITY = "run_identity.json"
 WEIGHTS = Path("policy/weights")
 TOKENIZER = Path("policy/tokenizer")
 OPTIMIZER = Path("policy/optimizer")
+# training_info.json key -> the validation record value it copies. Only these
+# metrics reach a checkpoint, so only they can rank checkpoints for retention.
+VAL_METRICS = {"val:accuracy": "validation/accuracy"}
 
 
 @dataclass(frozen=True)
@@ -43,27 +50,51 @@ class Checkpoint:
         return float(value) if isinstance(value, (int, float)) else None
 
 
+def read_training_info(step_dir: str | Path) -> dict[str, Any] | None:
+    """A checkpoint directory's training_info.json, or None when it is missing or torn
+    (also for a directory under another name, e.g. a copied or exported checkpoint)."""
+    info_file = Path(step_dir) / TRAINING_INFO
+    if not info_file.is_file():
+        return None
+    try:
+        info = json.loads(info_file.read_text())
+    except json.JSONDecodeError:
+        return None  # torn file: the save did not complete
+    return info if isinstance(info, dict) else None
+
+
+def read_checkpoint(step_dir: str | Path) -> Checkpoint | None:
+    """`step_N` as a complete checkpoint, or None: another name (`tmp_step_N`, a
+    model dir) or no readable training_info.json."""
+    path = Path(step_dir)
+    match = STEP_DIR.match(path.name)
+    if not match or not path.is_dir():
+        return None
+    info = read_training_info(path)
+    return None if info is None else Checkpoint(int(match.group(1)), path, info)
+
+
 def list_complete(checkpoint_dir: str | Path) -> list[Checkpoint]:
     """Complete checkpoints, oldest first. `tmp_step_N` is never included."""
     root = Path(checkpoint_dir)
     if not root.is_dir():
         return []
-    found = []
-    for child in root.iterdir():
-        match = STEP_DIR.match(child.name)
-        info_file = child / TRAINING_INFO
-        if match and child.is_dir() and info_file.is_file():
-            try:
-                info = json.loads(info_file.read_text())
-            except json.JSONDecodeError:
-                continue  # torn file: treat as incomplete
-            found.append(Checkpoint(int(match.group(1)), child, info))
+    found = [c for c in (read_checkpoint(child) for child in root.iterdir()) if c is not None]
     return sorted(found, key=lambda c: c.step)
 
 
 def latest_complete(checkpoint_dir: str | Path) -> Checkpoint | None:
     complete = list_complete(checkpoint_dir)
     return complete[-1] if complete else None
+
+
+def policy_dirs(model_dir: str | Path) -> tuple[Path, Path]:
+    """(weights dir, tokenizer dir) of a `step_N` checkpoint or of a plain Hugging Face
+    model directory (which holds both itself)."""
+    root = Path(model_dir)
+    weights = root / WEIGHTS if (root / WEIGHTS).is_dir() else root
+    tokenizer = root / TOKENIZER if (root / TOKENIZER).is_dir() else root
+    return weights, tokenizer
 
 
 def tmp_save_dir(checkpoint_dir: str | Path, step: int) -> Path:

@@ -28,16 +28,17 @@ from typing import Any
 
 import yaml
 
+from .. import failures
 from ..config.schema import TrainerConfig
 from ..data.tasks import load_tasks
-from .. import failures
 from ..errors import InvalidConfigError, InvalidDataError, ModelLoadError, RayFailureError
 from ..model.chat_format import install_chat_format
 from ..rollout.episodes import run_episodes, summarise
 from ..rollout.tool_env import ALL_TOOLS_KEY, env_class, tool_set_for
 from . import checkpoints as ckpt
-from .identity import check_resume, run_identity
+from . import events, schedule
 from .handoff import wait_for_next_segment
+from .identity import check_resume, run_identity
 from .metrics import MetricsLogger, peak_memory_mb, step_line
 
 
@@ -55,9 +56,7 @@ def load_policy(model_dir: str, dtype: Any, trainable_layers: int | None = None,
                 prefill_tool_call: bool = False) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    root = Path(model_dir)
-    tokenizer_dir = root / ckpt.TOKENIZER if (root / ckpt.TOKENIZER).is_dir() else root
-    weights_dir = root / ckpt.WEIGHTS if (root / ckpt.WEIGHTS).is_dir() else root
+    weights_dir, tokenizer_dir = ckpt.policy_dirs(model_dir)
     try:
         tokenizer = install_chat_format(AutoTokenizer.from_pretrained(str(tokenizer_dir)), prefill_tool_call)
         model = AutoModelForCausalLM.from_pretrained(str(weights_dir), dtype=dtype)
@@ -319,7 +318,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
 
     class GrpoCallback(TrainerCallback):
         def on_train_begin(self, args: Any, st: Any, control: Any, **_: Any) -> None:
-            if st.global_step == 0 and g.val_at_start and val_tasks:
+            if st.global_step == 0 and schedule.validates_at(g, 0, state.max_steps) and val_tasks:
                 validate(0)
             state.step_started = time.time()
             state.reset_step_timers()
@@ -338,12 +337,12 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
         def on_step_end(self, args: Any, st: Any, control: Any, **_: Any) -> None:
             step = st.global_step
             failures.PROGRESS["step"] = step
-            last = step >= state.max_steps
             stop_here = g.stop_after_step is not None and step >= g.stop_after_step
-            periodic_val = g.val_period > 0 and step % g.val_period == 0
-            if periodic_val or (last and g.val_at_end):
+            if schedule.validates_at(g, step, state.max_steps):
                 validate(step)
-            if cfg.checkpointing.enabled and (last or stop_here):
+            # HF's own flow already saves every save_period steps (the same rule);
+            # this adds the last step and the end of a pipeline segment.
+            if schedule.saves_at(cfg.checkpointing, g, step, state.max_steps):
                 control.should_save = True
             if stop_here and not g.segment_handoff_dir:
                 control.should_training_stop = True
@@ -452,6 +451,10 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
         print(f"world size {seen} ({trainer.accelerator.distributed_type.value}, device {trainer.args.device}): "
               f"{per_device} rollouts per device x {grad_accum} accumulation steps x {seen} workers = "
               f"{total} rollouts per step", flush=True)
+        if per_device != p.train_micro_batch_size:
+            print(f"[grpo] per-device batch {per_device} instead of policy.train_micro_batch_size="
+                  f"{p.train_micro_batch_size}: the largest batch up to it that divides the {total // seen} "
+                  "rollouts each worker trains per step", flush=True)
     return trainer, state, resume_view
 
 
@@ -508,7 +511,8 @@ def save_checkpoint(trainer: Any, state: RunState, tokenizer: Any) -> None:
     }
     val = state.val_metrics.get(step)
     if val is not None:
-        info["val:accuracy"] = val["validation/accuracy"]
+        for key, record_key in ckpt.VAL_METRICS.items():
+            info[key] = val[record_key]
         info["val_reward"] = val["validation/accuracy"]
     ckpt.write_json(tmp / ckpt.TRAINING_INFO, info)
     ckpt.write_json(tmp / ckpt.IDENTITY, state.identity)
@@ -521,6 +525,8 @@ def save_checkpoint(trainer: Any, state: RunState, tokenizer: Any) -> None:
         print(f"Removing checkpoint step_{old} (outside top-{cfg.checkpointing.keep_top_k} "
               f"by {cfg.checkpointing.metric_name})", flush=True)
     print(f"Saved checkpoint {final}", flush=True)
+    # Only now is step_N final on disk and retention done: what the pipeline may rely on.
+    events.checkpoint_saved(cfg.logger.log_dir, step, final, deleted)
 
 
 def train(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> dict[str, Any]:
@@ -535,11 +541,13 @@ def train(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> dict[str
                 print(f"Nothing to do: checkpoint at step {done} already reaches the requested step", flush=True)
             return {"global_step": done, "saved": [], "world_size": world_size}
     if rank == 0:
-        # The pipeline measures recovery time up to this line (model loaded, training under way).
+        # The pipeline measures recovery time up to here (model loaded, training under way):
+        # the `running` event, and the line for people reading the log.
         start = trainer.state.global_step
         if resume_view is not None:
             start = json.loads((resume_view / "trainer_state.json").read_text()).get("global_step", 0)
         print(f"[grpo] training running from step {start}", flush=True)
+        events.running(cfg.logger.log_dir, start)
     try:
         trainer.train(resume_from_checkpoint=str(resume_view) if resume_view else None)
     except SegmentHandoffEnded as ended:

@@ -1,6 +1,6 @@
 """A private Ray head on loopback, for tests and benchmarks.
 
-Like the pipeline's startRay stage, from the same settings (ray_head.json):
+Like the pipeline's startRay stage, from the same settings (contracts/ray-head.json):
 token authentication with a fresh token in an owner-only file, every server
 on loopback, its own short temp dir (Ray's unix sockets live there), free
 ports for everything it listens on, its own process group, and a stop that
@@ -11,7 +11,6 @@ user on the machine. Clients take `client_env()`.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -25,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-HEAD_SETTINGS: dict[str, Any] = json.loads((Path(__file__).with_name("ray_head.json")).read_text())
+from .. import contracts
+
+HEAD_SETTINGS: dict[str, Any] = contracts.load("ray-head.json")
 
 
 def free_port() -> int:
@@ -40,7 +41,8 @@ def ray_command() -> list[str]:
     script = Path(sys.executable).with_name("ray")
     if script.is_file():
         return [str(script)]
-    return [sys.executable, "-c", "import sys\nfrom ray.scripts.scripts import main\nsys.argv[0] = 'ray'\nsys.exit(main())"]
+    entry = "import sys\nfrom ray.scripts.scripts import main\nsys.argv[0] = 'ray'\nsys.exit(main())"
+    return [sys.executable, "-c", entry]
 
 
 def auth_env(token_path: Path) -> dict[str, str]:

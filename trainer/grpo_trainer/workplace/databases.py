@@ -62,7 +62,7 @@ def _read_table(name: str, columns: tuple[str, ...]) -> tuple[Row, ...]:
         raise ValueError(f"{name}.csv has columns {tuple(frame.columns)}, expected {columns}")
     rows: list[Row] = []
     for record in frame.itertuples(index=False, name=None):
-        rows.append({col: (None if pd.isna(val) else str(val)) for col, val in zip(columns, record)})
+        rows.append({col: (None if pd.isna(val) else str(val)) for col, val in zip(columns, record, strict=True)})
     return tuple(rows)
 
 

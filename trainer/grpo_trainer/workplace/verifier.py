@@ -43,7 +43,7 @@ def _fold(column: str, value: Any) -> Any:
 
 
 def _fold_row(columns: tuple[str, ...], row: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(_fold(col, val) for col, val in zip(columns, row))
+    return tuple(_fold(col, val) for col, val in zip(columns, row, strict=True))
 
 
 _cached_fold_row = functools.lru_cache(maxsize=1 << 16)(_fold_row)

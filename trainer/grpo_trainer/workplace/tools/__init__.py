@@ -7,8 +7,8 @@ either returns its result (str, dict or list) or raises :class:`ToolError`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 from grpo_trainer.workplace.tools import (
     analytics,

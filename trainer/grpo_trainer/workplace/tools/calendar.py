@@ -119,7 +119,7 @@ def create_event(
     # Values are stored as given (no reformatting); only the address is
     # normalised to lower case.
     values = (event_id, event_name, participant_email.lower(), event_start, duration)
-    db.calendar_events.append(dict(zip(CALENDAR_COLUMNS, values)))
+    db.calendar_events.append(dict(zip(CALENDAR_COLUMNS, values, strict=True)))
     return event_id
 
 

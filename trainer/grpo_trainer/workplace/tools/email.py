@@ -72,7 +72,7 @@ def _send(db: Databases, recipient: str | None, subject: Any, body: Any) -> None
     assert recipient is not None
     require("@" in recipient and "." in recipient, "Invalid recipient email address.")
     values = (next_id(db.emails, "email_id", pad=False), "outbox", recipient.lower(), subject, CURRENT_TIME, body)
-    db.emails.append(dict(zip(EMAIL_COLUMNS, values)))
+    db.emails.append(dict(zip(EMAIL_COLUMNS, values, strict=True)))
 
 
 @tool("email_send_email", string("recipient"), string("subject"), string("body"))

@@ -114,7 +114,7 @@ def create_task(
     require(board in BOARDS, BAD_BOARD)
     task_id = next_id(db.project_tasks, "task_id", pad=True)
     values = (task_id, task_name, assignee, list_name, due_date, board)
-    db.project_tasks.append(dict(zip(PROJECT_COLUMNS, values)))
+    db.project_tasks.append(dict(zip(PROJECT_COLUMNS, values, strict=True)))
     return task_id
 
 
