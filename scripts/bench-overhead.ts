@@ -17,7 +17,7 @@ import { REPO_ROOT, runPaths, stateDir } from '../src/common/state.js';
 import { getBackend } from '../src/backends/index.js';
 import { freeLocalPort, startDevServer } from '../src/server/index.js';
 import { TASK_QUEUE, type RunStatus } from '../src/common/types.js';
-import { spawnToLog } from '../src/activities/proc.js';
+import { spawnToLog } from '../src/process/proc.js';
 import { GRPO_BIN, workerSpawnEnv } from '../src/worker/paths.js';
 
 const { values } = parseArgs({ options: { reps: { type: 'string', default: '1' }, set: { type: 'string', multiple: true } } });
@@ -103,7 +103,7 @@ const worker = spawn(GRPO_BIN, ['worker'], { env: workerSpawnEnv({ ...process.en
 let peakRss = 0;
 const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssKb(worker.pid!))), 200);
 const results: { rep: number; order: string; directSeconds: number; pipelineSeconds: number; trainerStarts: number; stageSeconds: Record<string, number>; directWork: ReturnType<typeof trainerWork>; pipelineWork: ReturnType<typeof trainerWork> }[] = [];
-let idleRss = 0;
+let idleRss: number;
 try {
   // Wait for the worker to poll.
   for (let i = 0; i < 240; i++) {

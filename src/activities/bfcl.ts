@@ -6,23 +6,22 @@
  * runs bfcl-eval's generation and checkers. Writes <runDir>/bfcl/<which>/bfcl.json.
  *
  * Activity `bfclEvaluate` (heavy: train task queue). It builds the BFCL environment on first use
- * (fingerprinted by its lock file, exclusive per state dir), heartbeats while it runs, and stops
- * the whole process group (server included) when cancelled.
+ * (src/environment/bfcl.ts), heartbeats while it runs, and stops the whole process group (server
+ * included) when cancelled.
  */
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
+import { getBackend } from '../backends/index.js';
 import type { CommandSpec } from '../backends/types.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { REPO_ROOT } from '../common/state.js';
+import { trainerCommand } from '../common/trainer-command.js';
 import type { EnvInfo, ResolvedRun } from '../common/types.js';
-import { cancellationSignal, heartbeat, log } from './context.js';
-import { CheckpointLock, LockBusyError } from './lock.js';
-import { killGroup, spawnToLog, tailFile } from './proc.js';
-
-export const BFCL_LOCK = 'requirements-bfcl.lock';
+import { log } from '../common/activity-context.js';
+import { ensureBfclEnvironment } from '../environment/bfcl.js';
+import { runTracked } from '../process/supervise.js';
 
 export interface BfclCategoryResult {
   accuracy: number;
@@ -42,93 +41,6 @@ export interface BfclResult {
   seconds: number;
 }
 
-export interface BfclEnv {
-  dir: string;
-  python: string;
-  fingerprint: string;
-  rebuilt: boolean;
-}
-
-export const bfclEnvDir = (stateDir: string) => join(stateDir, 'envs', 'bfcl');
-
-async function fingerprintOf(lock: string, python: string): Promise<string> {
-  const h = createHash('sha256');
-  h.update(`bfcl|${python}\0`);
-  h.update(existsSync(lock) ? await readFile(lock) : 'missing');
-  return h.digest('hex').slice(0, 16);
-}
-
-/** The commands that build the BFCL environment (also shown by tests / docs). */
-export function bfclEnvBuild(stateDir: string, python: string): { dir: string; python: string; lock: string; build: CommandSpec[] } {
-  const dir = bfclEnvDir(stateDir);
-  const lock = join(REPO_ROOT, 'trainer', BFCL_LOCK);
-  return {
-    dir,
-    python: join(dir, 'bin', 'python'),
-    lock,
-    build: [
-      { label: 'create the BFCL venv', argv: [python, '-m', 'venv', dir], cwd: REPO_ROOT, env: {}, passEnv: [] },
-      {
-        label: 'install the BFCL lock (full closure, so --no-deps)',
-        argv: [join(dir, 'bin', 'pip'), 'install', '--disable-pip-version-check', '--no-deps', '-r', lock],
-        cwd: REPO_ROOT,
-        env: {},
-        passEnv: [],
-      },
-    ],
-  };
-}
-
-/** Run a command in its own process group, heartbeating; the group is killed on cancellation. */
-async function runHeartbeating(spec: CommandSpec, logFile: string, details: () => unknown): Promise<{ code: number | null; cancelled: boolean; tail: string }> {
-  const child = spawnToLog(spec, logFile, {}, `${spec.label}: ${spec.argv.join(' ')}`);
-  const signal = cancellationSignal();
-  let cancelled = false;
-  const onAbort = () => {
-    cancelled = true;
-    void killGroup(child.pid);
-  };
-  signal?.addEventListener('abort', onAbort);
-  const timer = setInterval(() => heartbeat(details()), 1000);
-  try {
-    const { code } = await child.exit;
-    if (child.pid > 0) await killGroup(child.pid, 5000); // the model server, if it outlived its parent
-    return { code, cancelled: cancelled || !!signal?.aborted, tail: await tailFile(logFile, 3000) };
-  } finally {
-    clearInterval(timer);
-    signal?.removeEventListener('abort', onAbort);
-  }
-}
-
-/** Build (or reuse) <state>/envs/bfcl from trainer/requirements-bfcl.lock. */
-export async function ensureBfclEnvironment(stateDir: string, python: string, opts: { force?: boolean; runId?: string } = {}): Promise<BfclEnv> {
-  const spec = bfclEnvBuild(stateDir, python);
-  if (!existsSync(spec.lock)) throw ApplicationFailure.create({ type: 'BackendUnavailable', nonRetryable: true, message: `lock file ${spec.lock} is missing` });
-  const fingerprint = await fingerprintOf(spec.lock, python);
-  const marker = join(spec.dir, '.grpo-env.json');
-  const current = async () => (existsSync(marker) ? (JSON.parse(await readFile(marker, 'utf8')) as { fingerprint?: string }).fingerprint : undefined);
-  if (!opts.force && (await current()) === fingerprint && existsSync(spec.python)) return { dir: spec.dir, python: spec.python, fingerprint, rebuilt: false };
-  const lock = await CheckpointLock.acquire(join(stateDir, 'envs', '.bfcl-build'), opts.runId ?? 'bfcl', 'bfcl environment build').catch((e) => {
-    if (e instanceof LockBusyError) throw ApplicationFailure.create({ type: 'EnvironmentBusy', message: `${e.message} (the BFCL environment is being built; retrying)`, nextRetryDelay: '20s' });
-    throw e;
-  });
-  try {
-    if (!opts.force && (await current()) === fingerprint && existsSync(spec.python)) return { dir: spec.dir, python: spec.python, fingerprint, rebuilt: false };
-    log('info', 'building the BFCL environment', { dir: spec.dir, fingerprint });
-    await rm(spec.dir, { recursive: true, force: true });
-    const logFile = join(stateDir, 'envs', 'bfcl-build.log');
-    for (const step of spec.build) {
-      const r = await runHeartbeating(step, logFile, () => ({ stage: 'bfcl', step: step.label }));
-      if (r.cancelled) throw ApplicationFailure.create({ type: 'Cancelled', message: 'cancelled while building the BFCL environment', nonRetryable: true });
-      if (r.code !== 0) throw ApplicationFailure.create({ type: 'EnvironmentBuildFailed', message: `${step.label} failed (exit ${r.code}); see ${logFile}\n${r.tail.slice(-1500)}` });
-    }
-    await writeFile(marker, JSON.stringify({ fingerprint, builtAt: new Date().toISOString() }, null, 2));
-    return { dir: spec.dir, python: spec.python, fingerprint, rebuilt: true };
-  } finally {
-    await lock.release();
-  }
-}
-
 /** Whether the first turn is prefilled: bfcl.prefill_tool_call, else the trainer's env setting. */
 export function bfclPrefill(config: PipelineConfig): boolean {
   if (config.bfcl.prefill_tool_call !== null) return config.bfcl.prefill_tool_call;
@@ -139,8 +51,8 @@ export function bfclPrefill(config: PipelineConfig): boolean {
 /** The `python -m grpo_trainer bfcl` command for one model. */
 export function bfclCommand(config: PipelineConfig, opts: { bfclPython: string; trainerPython: string; modelPath: string; outDir: string; which: string }): CommandSpec {
   const b = config.bfcl;
-  const argv = [
-    opts.bfclPython, '-m', 'grpo_trainer', 'bfcl',
+  const args = [
+    'bfcl',
     '--model', opts.modelPath,
     '--out', opts.outDir,
     '--trainer-python', opts.trainerPython,
@@ -153,14 +65,9 @@ export function bfclCommand(config: PipelineConfig, opts: { bfclPython: string; 
     '--label', opts.which,
   ];
   const overrides = Object.entries(b.limit_for).filter(([c]) => b.categories.includes(c));
-  if (overrides.length) argv.push('--limit-for', overrides.map(([c, n]) => `${c}=${n}`).join(','));
-  return {
-    label: `BFCL ${opts.which}`,
-    argv,
-    cwd: REPO_ROOT,
-    env: { PYTHONPATH: process.env.GRPO_TRAINER_DIR || join(REPO_ROOT, 'trainer'), PYTHONUNBUFFERED: '1', HF_HUB_OFFLINE: '1', MPLBACKEND: 'Agg' },
-    passEnv: [],
-  };
+  if (overrides.length) args.push('--limit-for', overrides.map(([c, n]) => `${c}=${n}`).join(','));
+  const cmd = trainerCommand(opts.bfclPython, args);
+  return { label: `BFCL ${opts.which}`, argv: cmd.argv, cwd: REPO_ROOT, env: { ...cmd.env, MPLBACKEND: 'Agg' }, passEnv: [] };
 }
 
 export interface BfclEvaluateInput {
@@ -175,8 +82,8 @@ export interface BfclEvaluateInput {
 export async function bfclEvaluate(input: BfclEvaluateInput): Promise<BfclResult | null> {
   const { run, env } = input;
   if (!run.config.bfcl.enabled) return null;
-  if (run.config.backend !== 'builtin') {
-    log('warn', 'BFCL runs only with the builtin backend (it exports and serves HF checkpoints); skipped', { backend: run.config.backend });
+  if (!getBackend(run.config.backend).runsTrainerTools) {
+    log('warn', 'BFCL needs a backend whose checkpoints grpo_trainer can export and serve (the built-in trainer); skipped', { backend: run.config.backend });
     return null;
   }
   const started = Date.now();
@@ -187,7 +94,7 @@ export async function bfclEvaluate(input: BfclEvaluateInput): Promise<BfclResult
   await rm(outPath, { force: true });
   const spec = bfclCommand(run.config, { bfclPython: bfclEnv.python, trainerPython: env.python, modelPath: input.modelPath, outDir, which: input.which });
   const logFile = join(run.paths.logDir, `bfcl-${input.which}.log`);
-  const r = await runHeartbeating(spec, logFile, () => ({ stage: 'bfcl', which: input.which, model: input.modelPath }));
+  const r = await runTracked(spec, logFile, { tickMs: 3000, onTick: () => ({ stage: 'bfcl', which: input.which, model: input.modelPath }) });
   if (r.cancelled) throw ApplicationFailure.create({ type: 'Cancelled', message: `BFCL ${input.which} cancelled`, nonRetryable: true });
   if (r.code !== 0 || !existsSync(outPath))
     throw ApplicationFailure.create({ type: 'BfclFailed', message: `BFCL ${input.which} exited with code ${r.code}; see ${logFile}\n${r.tail.slice(-1500)}` });

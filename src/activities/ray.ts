@@ -13,10 +13,11 @@ import { getBackend } from '../backends/index.js';
 import type { CommandSpec } from '../backends/types.js';
 import { runCommand } from '../common/exec.js';
 import type { EnvInfo, RayInfo, ResolvedRun } from '../common/types.js';
-import { clusterClientEnv, headArgv, headEnv, RAY_HEAD, rayTokenPath, removeRayToken, USER_RAY_TOKEN_ENV, writeRayToken } from '../ray/head.js';
-import { childEnv, groupAlive, killGroup, procCmdline, spawnToLog, tailFile } from './proc.js';
-import { backendCtx, confirmCancel } from './support.js';
-import { cancellationSignal, heartbeat, log } from './context.js';
+import { clusterClientEnv, headArgv, headEnv, RAY_HEAD, rayTokenPath, USER_RAY_TOKEN_ENV, writeRayToken } from '../ray/head.js';
+import { rayInfoPath, stopRunRay } from '../ray/stop.js';
+import { childEnv, groupAlive, procCmdline, spawnToLog, tailFile } from '../process/proc.js';
+import { backendCtx } from './support.js';
+import { cancellationSignal, confirmCancel, heartbeat, log } from '../common/activity-context.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -54,9 +55,7 @@ async function rayStatus(rayBin: string, address: string, clientEnv: NodeJS.Proc
   return { ok: r.code === 0, text: r.output };
 }
 
-function infoPath(run: ResolvedRun): string {
-  return join(run.paths.runDir, 'ray.json');
-}
+const infoPath = (run: ResolvedRun) => rayInfoPath(run.paths.runDir);
 
 /** Start the run's Ray head (or reuse it while it is up), or check the user's cluster; wait for the resources. */
 export async function startRay(input: { run: ResolvedRun; env: EnvInfo }): Promise<RayInfo> {
@@ -72,7 +71,7 @@ export async function startRay(input: { run: ResolvedRun; env: EnvInfo }): Promi
       const s = parseRayStatus((await rayStatus(rayBin, prev.address, childEnv({ label: '', argv: [], cwd: '', env: headEnv(prev.authTokenPath), passEnv: [] })).finally(() => clearInterval(t))).text);
       if (s.cpus >= want.cpus && s.gpus >= want.gpus) return prev; // idempotent: our head is still up
     }
-    await stopRay({ run });
+    await stopRunRay(run.paths.runDir);
   }
   const ports = await Promise.all(RAY_HEAD.port_flags.map(freePort));
   const tempDir = rayTempDir(run);
@@ -104,7 +103,7 @@ export async function startRay(input: { run: ResolvedRun; env: EnvInfo }): Promi
   try {
     while (Date.now() < deadline) {
       if (cancellationSignal()?.aborted) {
-        await stopRay({ run });
+        await stopRunRay(run.paths.runDir);
         confirmCancel();
       }
       if (exited) break;
@@ -119,7 +118,7 @@ export async function startRay(input: { run: ResolvedRun; env: EnvInfo }): Promi
   } finally {
     clearInterval(hbTimer);
   }
-  await stopRay({ run });
+  await stopRunRay(run.paths.runDir);
   const tail = await tailFile(join(run.paths.logDir, 'ray.log'), 2000);
   throw ApplicationFailure.create({
     type: 'RayFailure',
@@ -156,22 +155,6 @@ async function checkUserCluster(run: ResolvedRun, env: EnvInfo): Promise<RayInfo
   }
 }
 
-/** Stop the Ray head this run started (verified by its temp dir on the command line) and remove its token. */
-export async function stopRay(input: { run: ResolvedRun }): Promise<{ stopped: boolean }> {
-  const run = input.run;
-  await removeRayToken(rayTokenPath(run.paths.runDir));
-  if (!existsSync(infoPath(run))) return { stopped: false };
-  const info = JSON.parse(await readFile(infoPath(run), 'utf8')) as RayInfo;
-  let stopped = false;
-  if (groupAlive(info.pid) && (procCmdline(info.pid).includes(info.tempDir) || !procCmdline(info.pid))) {
-    await killGroup(info.pid, 8000);
-    stopped = true;
-  }
-  if (info.tempDir) await rm(info.tempDir, { recursive: true, force: true });
-  await rename(infoPath(run), join(run.paths.runDir, 'ray.stopped.json')).catch(() => undefined);
-  return { stopped };
-}
-
 /**
  * The Ray failure policy: stop this run's Ray head and every process it started (its session),
  * optionally run the seed's host-wide cleanup, then start a fresh head with a fresh token. A
@@ -179,7 +162,7 @@ export async function stopRay(input: { run: ResolvedRun }): Promise<{ stopped: b
  */
 export async function restartRay(input: { run: ResolvedRun; env: EnvInfo; forceCleanup: boolean }): Promise<RayInfo> {
   if (input.run.config.ray.address) return checkUserCluster(input.run, input.env);
-  await stopRay({ run: input.run });
+  await stopRunRay(input.run.paths.runDir);
   if (input.forceCleanup) await forceCleanupHost(input.env);
   return startRay({ run: input.run, env: input.env });
 }

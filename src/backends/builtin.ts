@@ -3,24 +3,19 @@ import { join } from 'node:path';
 import type { BackendAdapter, BackendContext, CommandSpec } from './types.js';
 import { parseFailureJson, parseMetricsJsonLine } from './metrics.js';
 import { clusterClientEnv, USER_RAY_TOKEN_ENV } from '../ray/head.js';
+import { renderCommand } from '../common/shell.js';
+import { trainerCommand } from '../common/trainer-command.js';
+import { lintBuiltin, rayWorkers } from './builtin-lint.js';
+import { BACKEND_TRAITS } from './traits.js';
 
 function trainerDir(ctx: BackendContext): string {
   return join(ctx.repoRoot, 'trainer');
-}
-/** Where `python -m grpo_trainer` is imported from (GRPO_TRAINER_DIR: a test double, for tests only). */
-function trainerImportDir(ctx: BackendContext): string {
-  return process.env.GRPO_TRAINER_DIR || trainerDir(ctx);
 }
 function envDir(ctx: BackendContext): string {
   return join(ctx.stateDir, 'envs', 'builtin');
 }
 function python(ctx: BackendContext): string {
   return ctx.env?.python ?? join(envDir(ctx), 'bin', 'python');
-}
-function baseEnv(ctx: BackendContext, offline: boolean): Record<string, string> {
-  const env: Record<string, string> = { PYTHONPATH: trainerImportDir(ctx), PYTHONUNBUFFERED: '1' };
-  if (offline) env.HF_HUB_OFFLINE = '1';
-  return env;
 }
 function dataDir(ctx: BackendContext): string {
   return join(ctx.stateDir, 'data', `builtin-val${ctx.config.data.val_fraction}`);
@@ -40,21 +35,32 @@ export function pipelineOverrides(ctx: BackendContext): string[] {
     `data.validation.data_path=${'validation' in d ? d.validation : ''}`,
     `checkpointing.checkpoint_dir=${ctx.paths.checkpointDir}`,
     `logger.log_dir=${ctx.paths.logDir}`,
+    // The pipeline sizes the Ray head, so it says how many workers train; the trainer checks they split a step.
+    ...(ctx.config.ray.enabled && !ctx.config.ray.address && ctx.config.trainer.cluster.num_workers == null ? [`cluster.num_workers=${rayWorkers(ctx.config)}`] : []),
   ];
 }
 
 function cmd(ctx: BackendContext, label: string, args: string[], opts: { offline?: boolean; passEnv?: string[]; env?: Record<string, string> } = {}): CommandSpec {
-  return {
-    label,
-    argv: [python(ctx), '-m', 'grpo_trainer', ...args],
-    cwd: ctx.repoRoot,
-    env: { ...baseEnv(ctx, opts.offline ?? true), ...(opts.env ?? {}) },
-    passEnv: opts.passEnv ?? [],
-  };
+  const c = trainerCommand(python(ctx), args, { offline: opts.offline ?? true });
+  return { label, argv: c.argv, cwd: ctx.repoRoot, env: { ...c.env, ...(opts.env ?? {}) }, passEnv: opts.passEnv ?? [] };
 }
 
 export const builtinBackend: BackendAdapter = {
   name: 'builtin',
+  ownSection: null,
+  ...BACKEND_TRAITS.builtin,
+  lint: lintBuiltin,
+  missingEnvironmentMessage(file) {
+    return `lock file ${file} is missing`;
+  },
+  planTraining(ctx, launch, ends, handoff) {
+    const lines = [`    segments ending at steps ${ends.join(', ')} (one activity each; heartbeat ${ctx.config.run.heartbeat_timeout_s}s; up to ${ctx.config.run.max_attempts} attempts, each resuming from the newest checkpoint)`];
+    lines.push(`    lock: ${join(ctx.paths.checkpointDir, '.grpo.lock')} + ${join(ctx.paths.checkpointDir, 'trainer.pid')}`);
+    if (handoff && ends.length > 1)
+      lines.push(`    one trainer process for all segments: it waits at each segment end (up to ${handoff.timeoutS}s) for the next segment to continue it (${handoff.dir})`);
+    lines.push(renderCommand(launch).replace(`grpo.stop_after_step=${ends[0]}`, 'grpo.stop_after_step=<segment end>'));
+    return lines;
+  },
   environment(ctx) {
     const dir = envDir(ctx);
     const lock = join(trainerDir(ctx), 'requirements.lock');

@@ -5,6 +5,9 @@
 import { join, resolve } from 'node:path';
 import type { BackendAdapter, BackendContext, CommandSpec, MetricRecord } from './types.js';
 import { parseFailureJson } from './metrics.js';
+import { shellQuote } from '../common/shell.js';
+import { showSecretEnv } from '../common/redact.js';
+import { BACKEND_TRAITS } from './traits.js';
 
 function nrl(ctx: BackendContext) {
   const n = ctx.config.nemo_rl;
@@ -31,9 +34,6 @@ export function nemoRlLaunchScript(ctx: BackendContext): string {
   return [...p.preamble, p.command + extra].join('\n');
 }
 
-function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_.=:/+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
 
 const STEP_RE = /=+ Step (\d+)\/(\d+) =+/;
 const REWARD_RE = /•\s*Avg Reward:\s*([-\d.eE+]+)/;
@@ -42,8 +42,47 @@ const ACC_RE = /•\s*Accuracy:\s*([-\d.eE+]+)/;
 
 let lastStep = 0;
 
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
 export const nemoRlBackend: BackendAdapter = {
   name: 'nemo_rl',
+  ownSection: 'nemo_rl',
+  ...BACKEND_TRAITS.nemo_rl,
+  lint(cfg) {
+    const warnings: string[] = [];
+    const { grpo, checkpointing } = cfg.trainer;
+    const [save, val, steps] = [checkpointing.save_period, grpo.val_period, grpo.max_num_steps];
+    if (checkpointing.metric_name.startsWith('val:')) {
+      const lcm = (save * val) / gcd(save, val);
+      if (lcm > steps)
+        warnings.push(
+          `checkpointing.save_period=${save} never coincides with grpo.val_period=${val} within grpo.max_num_steps=${steps} ` +
+            `(first common step: ${lcm}). No checkpoint will carry ${checkpointing.metric_name}, so keeping the top ` +
+            `${checkpointing.keep_top_k} by ${checkpointing.metric_name} degrades to keeping the newest checkpoints, and ` +
+            `"best checkpoint" means "newest". Align them (e.g. --set trainer.checkpointing.save_period=${val}).`,
+        );
+    }
+    if (cfg.trainer.cluster.gpus_per_node === 0) warnings.push('backend nemo_rl with trainer.cluster.gpus_per_node=0: NeMo RL needs GPUs.');
+    if (cfg.ray.address) warnings.push('ray.address is for the built-in trainer; NeMo RL joins or starts its own Ray cluster (nemo_rl section).');
+    return { errors: [], warnings };
+  },
+  missingEnvironmentMessage(file) {
+    return `NeMo RL checkout not found (${file} missing): set nemo_rl.repo_dir to a NeMo RL checkout; running it also needs GPUs (see grpo plan)`;
+  },
+  planTraining(ctx, launch) {
+    const lines = ['    # optional force-cleanup before a launch (ends processes the pipeline did not start; never run automatically):'];
+    for (const p of this.preClean(ctx)) lines.push(`    ${p.argv.map((a) => (a.includes(' ') ? `"${a}"` : a)).join(' ')}`);
+    lines.push('    # launch (seed tutorial, single node), in ' + launch.cwd + ':');
+    const parts = nemoRlLaunchParts(ctx);
+    lines.push(...parts.preamble.map((l) => `    ${l}`));
+    for (const [k, v] of Object.entries(launch.env)) lines.push(`    ${k}=${k === 'TORCH_CUDA_ARCH_LIST' ? `"${v}"` : v} \\`);
+    for (const s of launch.passEnv) lines.push(`    ${showSecretEnv(s)} \\`);
+    lines.push(`    ${parts.command.replace(' --config=', ' \\\n        --config=').replace(/ logger\./g, ' \\\n        logger.')}`);
+    lines.push('    # needs a NeMo RL checkout (nemo_rl.repo_dir) and GPUs; one segment (NeMo RL resumes from its newest checkpoint itself)');
+    return lines;
+  },
   environment(ctx) {
     const dir = repoDir(ctx);
     return {

@@ -5,6 +5,7 @@
  */
 import type { PipelineConfig } from '../config/schema.js';
 import type { DataInfo, EnvInfo, Metrics, ModelInfo, RayInfo, RunPaths } from '../common/types.js';
+import type { BackendTraits } from './traits.js';
 
 export interface CommandSpec {
   /** Human label shown by `grpo plan`. */
@@ -63,8 +64,16 @@ export interface SegmentHandoff {
   timeoutS: number;
 }
 
-export interface BackendAdapter {
+export interface BackendAdapter extends BackendTraits {
   readonly name: 'builtin' | 'nemo_rl';
+  /** The pipeline config section that belongs to this backend (filled with defaults when absent). */
+  readonly ownSection: 'nemo_rl' | null;
+  /** Config rules of this backend beyond the schema (errors refuse the config). */
+  lint(config: PipelineConfig): { errors: string[]; warnings: string[] };
+  /** What to tell the user when a file the environment is built from is missing. */
+  missingEnvironmentMessage(file: string): string;
+  /** The plan's lines for the train stage (`grpo plan`), given its first launch. */
+  planTraining(ctx: BackendContext, launch: CommandSpec, segmentEnds: number[], handoff?: SegmentHandoff): string[];
   environment(ctx: BackendContext): EnvSpec;
   /** Where the model lives / how it is fetched; null command → nothing to fetch. */
   model(ctx: BackendContext): { dir: string; command: CommandSpec | null };

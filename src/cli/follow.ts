@@ -1,6 +1,6 @@
 /** Rendering of run status: progress bar, live reward/accuracy, readable status. */
 import type { RunStatus } from '../common/types.js';
-import { formatDuration, renderLedger } from '../activities/summary.js';
+import { formatDuration, renderLedger } from '../summary/text.js';
 
 function n(v: number | undefined, d = 3): string {
   return v === undefined || Number.isNaN(v) ? '-' : v.toFixed(d);

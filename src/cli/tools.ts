@@ -3,15 +3,16 @@
  * checkpoints) with the trainer environment's python; they need no Temporal server.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { REPO_ROOT, runPaths, stateDir } from '../common/state.js';
+import { runPaths, stateDir } from '../common/state.js';
+import { trainerCommand } from '../common/trainer-command.js';
 import { RUN_ID_PATTERN } from '../common/types.js';
-import { reportPython, writeReportForDir } from '../activities/report.js';
+import { reportPython, writeReportForDir } from '../report/write.js';
+import { listCheckpoints } from '../checkpoints/reader.js';
 import { CliError } from './client.js';
-
-const say = (m: string) => process.stdout.write(m + '\n');
+import { flag, JSON_OPTION, required, str, type Command } from './command.js';
+import { say } from './output.js';
 
 /** Python of the trainer environment ($GRPO_TRAINER_PYTHON, else <state>/envs/builtin/bin/python). */
 export function trainerPython(state = stateDir()): string {
@@ -23,9 +24,10 @@ export function trainerPython(state = stateDir()): string {
 /** Run `python -m grpo_trainer <args>` with inherited stdio; resolves with its exit code. */
 export function runTrainer(python: string, args: string[]): Promise<number> {
   return new Promise((res) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, PYTHONPATH: process.env.GRPO_TRAINER_DIR || join(REPO_ROOT, 'trainer'), PYTHONUNBUFFERED: '1', HF_HUB_OFFLINE: '1' };
+    const cmd = trainerCommand(python, args);
+    const env: NodeJS.ProcessEnv = { ...process.env, ...cmd.env };
     delete env.VIRTUAL_ENV;
-    const child = spawn(python, ['-m', 'grpo_trainer', ...args], { stdio: 'inherit', env });
+    const child = spawn(cmd.argv[0]!, cmd.argv.slice(1), { stdio: 'inherit', env });
     child.once('error', () => res(127));
     child.once('exit', (code, signal) => res(code ?? (signal ? 128 : 1)));
   });
@@ -40,32 +42,46 @@ export function runDirOf(runId: string | undefined, state = stateDir()): string 
   return dir;
 }
 
-/** grpo verify <rollouts.jsonl> --tasks <tasks.jsonl> [--out FILE] [--json] */
-export async function cmdVerify(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { tasks: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' } } });
-  const rollouts = positionals[0];
-  if (!rollouts) throw new CliError('usage: grpo verify <rollouts.jsonl> --tasks <tasks.jsonl> [--out FILE] [--json]', 2);
-  if (!values.tasks) throw new CliError('--tasks <tasks.jsonl> is required (NeMo Gym task JSONL with id and ground_truth)', 2);
-  for (const f of [rollouts, values.tasks]) if (!existsSync(f)) throw new CliError(`file not found: ${f}`, 2);
-  const py = ['verify', resolve(rollouts), '--tasks', resolve(values.tasks)];
-  if (values.out) py.push('--out', resolve(values.out));
-  if (values.json) py.push('--json');
-  return runTrainer(trainerPython(), py);
-}
+export const verify: Command = {
+  name: 'verify',
+  brief: 'recompute the workplace reward of NeMo Gym rollouts',
+  args: '<rollouts.jsonl> --tasks <tasks.jsonl> [--out FILE] [--json]',
+  summary: 'Recompute the workplace reward of NeMo Gym rollouts against the tasks\' ground truth; exit 1 if a recorded reward disagrees.',
+  options: {
+    tasks: { type: 'string', value: 'FILE', help: 'NeMo Gym task JSONL with id and ground_truth (required)' },
+    out: { type: 'string', value: 'FILE', help: 'write the per-rollout verdicts here' },
+    json: JSON_OPTION,
+  },
+  async run(p) {
+    const rollouts = required(this, p, 0, '<rollouts.jsonl>');
+    const tasks = str(p, 'tasks');
+    if (!tasks) throw new CliError('--tasks <tasks.jsonl> is required (NeMo Gym task JSONL with id and ground_truth)', 2);
+    for (const f of [rollouts, tasks]) if (!existsSync(f)) throw new CliError(`file not found: ${f}`, 2);
+    const py = ['verify', resolve(rollouts), '--tasks', resolve(tasks)];
+    if (str(p, 'out')) py.push('--out', resolve(str(p, 'out')!));
+    if (flag(p, 'json')) py.push('--json');
+    return runTrainer(trainerPython(), py);
+  },
+};
 
-/** grpo report <runId>: writes <run>/report/{report.md,report.html} and prints report.html's path. */
-export async function cmdReport(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
-  const state = stateDir();
-  const dir = runDirOf(positionals[0], state);
-  const r = await writeReportForDir(dir, { python: reportPython(state), stateDir: state });
-  if (values.json) say(JSON.stringify({ html: r.html, md: r.md, plots: r.plots, plotError: r.plotError, criteria: r.criteria }, null, 2));
-  else {
-    say(r.html);
-    process.stderr.write(`report.md: ${r.md}${r.plotError ? `\nwarning: ${r.plotError}` : ''}\n`);
-  }
-  return 0;
-}
+export const report: Command = {
+  name: 'report',
+  brief: 'write the run\'s report (report.md, report.html) and print its path',
+  args: '<id> [--json]',
+  summary: "(Re)write the run's report (report.md and a self-contained report.html with plots) and print its path.",
+  options: { json: JSON_OPTION },
+  async run(p) {
+    const state = stateDir();
+    const dir = runDirOf(required(this, p, 0, '<id>'), state);
+    const r = await writeReportForDir(dir, { python: reportPython(state), stateDir: state });
+    if (flag(p, 'json')) say(JSON.stringify({ html: r.html, md: r.md, plots: r.plots, plotError: r.plotError, criteria: r.criteria }, null, 2));
+    else {
+      say(r.html);
+      process.stderr.write(`report.md: ${r.md}${r.plotError ? `\nwarning: ${r.plotError}` : ''}\n`);
+    }
+    return 0;
+  },
+};
 
 /** The checkpoint to export: --step N, else the run's best (summary.json), else its newest. */
 export function checkpointToExport(runDir: string, step?: number): string {
@@ -80,33 +96,35 @@ export function checkpointToExport(runDir: string, step?: number): string {
     const best = (JSON.parse(readFileSync(summary, 'utf8')) as { best?: { dir?: string } | null }).best;
     if (best?.dir && existsSync(best.dir)) return best.dir;
   }
-  const steps = existsSync(ckDir)
-    ? readdirSync(ckDir)
-        .map((n) => /^step_(\d+)$/.exec(n))
-        .filter((m): m is RegExpExecArray => !!m && existsSync(join(ckDir, m[0], 'training_info.json')))
-        .map((m) => Number(m[1]))
-    : [];
-  if (!steps.length) throw new CliError(`run ${runDir} has no complete checkpoint to export`, 2);
-  return join(ckDir, `step_${Math.max(...steps)}`);
+  const newest = listCheckpoints(ckDir, 'val:accuracy').complete.at(-1);
+  if (!newest) throw new CliError(`run ${runDir} has no complete checkpoint to export`, 2);
+  return newest.dir;
 }
 
-/** grpo export <runId> [--out DIR] [--step N] [--prefill-tool-call] [--dtype D] */
-export async function cmdExport(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { out: { type: 'string' }, step: { type: 'string' }, 'prefill-tool-call': { type: 'boolean' }, dtype: { type: 'string' } },
-  });
-  const state = stateDir();
-  const dir = runDirOf(positionals[0], state);
-  if (values.step !== undefined && !/^\d+$/.test(values.step)) throw new CliError(`--step: expected a step number, got ${values.step}`, 2);
-  const ckpt = checkpointToExport(dir, values.step === undefined ? undefined : Number(values.step));
-  const out = resolve(values.out ?? join(dir, 'export', ckpt.split('/').at(-1)!));
-  const py = ['export', '--model', ckpt, '--out', out, '--overwrite'];
-  if (values['prefill-tool-call']) py.push('--prefill-tool-call');
-  if (values.dtype) py.push('--dtype', values.dtype);
-  process.stderr.write(`exporting ${ckpt} -> ${out}\n`);
-  const code = await runTrainer(trainerPython(state), py);
-  if (code === 0) process.stderr.write(`Hugging Face model dir: ${out}\nserve it: vllm serve ${out} --enable-auto-tool-choice --tool-call-parser hermes   (or: python -m grpo_trainer serve --model ${out})\n`);
-  return code;
-}
+export const exportCmd: Command = {
+  name: 'export',
+  brief: 'a checkpoint as a Hugging Face model dir (vLLM-ready)',
+  args: '<id> [--out DIR] [--step N] [--prefill-tool-call] [--dtype D]',
+  summary: 'The best (or step N) checkpoint as a Hugging Face model dir, ready for `vllm serve`.',
+  options: {
+    out: { type: 'string', value: 'DIR', help: 'where to write it (default <run>/export/step_N)' },
+    step: { type: 'string', value: 'N', help: 'export step_N instead of the best checkpoint' },
+    'prefill-tool-call': { type: 'boolean', help: "bake the trainer's tool-call opener into the chat template" },
+    dtype: { type: 'string', value: 'D', help: 'float32 | bfloat16 | float16' },
+  },
+  async run(p) {
+    const state = stateDir();
+    const dir = runDirOf(required(this, p, 0, '<id>'), state);
+    const step = str(p, 'step');
+    if (step !== undefined && !/^\d+$/.test(step)) throw new CliError(`--step: expected a step number, got ${step}`, 2);
+    const ckpt = checkpointToExport(dir, step === undefined ? undefined : Number(step));
+    const out = resolve(str(p, 'out') ?? join(dir, 'export', ckpt.split('/').at(-1)!));
+    const py = ['export', '--model', ckpt, '--out', out, '--overwrite'];
+    if (flag(p, 'prefill-tool-call')) py.push('--prefill-tool-call');
+    if (str(p, 'dtype')) py.push('--dtype', str(p, 'dtype')!);
+    process.stderr.write(`exporting ${ckpt} -> ${out}\n`);
+    const code = await runTrainer(trainerPython(state), py);
+    if (code === 0) process.stderr.write(`Hugging Face model dir: ${out}\nserve it: vllm serve ${out} --enable-auto-tool-choice --tool-call-parser hermes   (or: python -m grpo_trainer serve --model ${out})\n`);
+    return code;
+  },
+};

@@ -51,3 +51,9 @@ export function log(level: 'info' | 'warn' | 'error' | 'debug', message: string,
   if (ctx) ctx.log[level](message, meta);
   else if (level !== 'debug' && process.env.GRPO_QUIET !== '1') process.stderr.write(`[grpo] ${message}${meta ? ' ' + JSON.stringify(meta) : ''}\n`);
 }
+
+/** The activity was cancelled while a child ran: end with Temporal's cancellation failure. */
+export function confirmCancel(): never {
+  const s = cancellationSignal();
+  throw new CancelledFailure(String(s?.reason ?? 'cancelled'));
+}

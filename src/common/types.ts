@@ -138,6 +138,8 @@ export interface CheckpointBook {
   newest: CheckpointInfo | null;
   /** tmp_step_N dirs seen (in progress; never counted or deleted). */
   inProgress: string[];
+  /** What breaks the retention promise (checked, never repaired: the trainer owns retention). */
+  violations?: string[];
 }
 
 export interface FailureInfo {

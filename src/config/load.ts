@@ -7,6 +7,8 @@ import { resolve } from 'node:path';
 import { parse as parseYaml, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { pipelineConfigSchema, type PipelineConfig } from './schema.js';
+import { getBackend } from '../backends/index.js';
+import { traitsOf } from '../backends/traits.js';
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -183,30 +185,13 @@ export function applySets(raw: Record<string, unknown>, sets: string[]): Record<
 }
 
 // ---------------------------------------------------------------------------------------------
-// Warnings
-
-function gcd(a: number, b: number): number {
-  return b === 0 ? a : gcd(b, a % b);
-}
+// Warnings: the pipeline's own sections here; each backend lints its trainer section itself
+// (src/backends/*: the built-in trainer's rules live in the trainer, `python -m grpo_trainer check-config`).
 
 export function configWarnings(cfg: PipelineConfig): string[] {
   const w: string[] = [];
-  const { grpo, checkpointing } = cfg.trainer;
-  const save = checkpointing.save_period;
-  const val = grpo.val_period;
-  const steps = grpo.max_num_steps;
-  if (checkpointing.metric_name.startsWith('val:')) {
-    const lcm = (save * val) / gcd(save, val);
-    if (lcm > steps) {
-      w.push(
-        `checkpointing.save_period=${save} never coincides with grpo.val_period=${val} within grpo.max_num_steps=${steps} ` +
-          `(first common step: ${lcm}). No checkpoint will carry ${checkpointing.metric_name}, so keeping the top ` +
-          `${checkpointing.keep_top_k} by ${checkpointing.metric_name} degrades to keeping the newest checkpoints, and ` +
-          `"best checkpoint" means "newest". Align them (e.g. --set trainer.checkpointing.save_period=${val}).`,
-      );
-    }
-  }
-  if (cfg.run.segment_steps > steps)
+  const steps = cfg.trainer.grpo.max_num_steps;
+  if (cfg.run.segment_steps > steps && !traitsOf(cfg.backend).singleLaunch)
     w.push(`run.segment_steps=${cfg.run.segment_steps} is larger than grpo.max_num_steps=${steps}: training runs as one segment.`);
   if (cfg.model.source === 'hf' && !cfg.model.name)
     w.push('model.source=hf without model.name: set model.name to a Hugging Face model id (e.g. HuggingFaceTB/SmolLM2-135M-Instruct).');
@@ -214,48 +199,8 @@ export function configWarnings(cfg: PipelineConfig): string[] {
     w.push('run.trainer_address_space_mb limits the trainer process only; with ray.enabled=true training runs in Ray workers, which the limit does not cover.');
   if (cfg.ray.address && !cfg.ray.enabled)
     w.push(`ray.address=${cfg.ray.address} with ray.enabled=false: the trainer runs without Ray, so the address is not used.`);
-  if (cfg.ray.address && cfg.backend === 'nemo_rl')
-    w.push('ray.address is for the built-in trainer; NeMo RL joins or starts its own Ray cluster (nemo_rl section).');
-  if (cfg.backend === 'nemo_rl' && cfg.trainer.cluster.gpus_per_node === 0)
-    w.push('backend nemo_rl with trainer.cluster.gpus_per_node=0: NeMo RL needs GPUs.');
-  w.push(...clusterCheck(cfg).warnings);
+  w.push(...getBackend(cfg.backend).lint(cfg).warnings);
   return w;
-}
-
-/**
- * The built-in trainer's Ray Train workers against the Ray head the pipeline starts
- * (`ray.num_cpus`/`ray.num_gpus`): one worker per GPU unless `trainer.cluster.num_workers`
- * says otherwise, each needing a GPU (GPU runs) or a CPU, and an equal share of each step.
- */
-export function clusterCheck(cfg: PipelineConfig): { errors: string[]; warnings: string[] } {
-  const errors: string[] = [];
-  const warnings: string[] = [];
-  if (cfg.backend !== 'builtin') return { errors, warnings };
-  const { cluster, grpo } = cfg.trainer;
-  const set = cluster.num_workers ?? null;
-  if (!cfg.ray.enabled) {
-    if (set !== null && set > 1)
-      warnings.push(`trainer.cluster.num_workers=${set} with ray.enabled=false: without Ray the trainer runs as one process, so num_workers is ignored.`);
-    return { errors, warnings };
-  }
-  const gpus = cfg.ray.num_gpus;
-  const workers = set ?? (gpus > 0 ? gpus : 1);
-  if (gpus > 0 && workers > gpus)
-    errors.push(`trainer.cluster.num_workers: expected at most ray.num_gpus=${gpus} (one GPU per worker), got ${workers}`);
-  if (gpus === 0 && workers > cfg.ray.num_cpus)
-    errors.push(`trainer.cluster.num_workers: expected at most ray.num_cpus=${cfg.ray.num_cpus} (one CPU per worker on a CPU-only Ray head), got ${workers}`);
-  const prompts = grpo.num_prompts_per_step;
-  const generations = grpo.num_generations_per_prompt;
-  if (typeof prompts === 'number' && typeof generations === 'number' && (prompts * generations) % workers !== 0)
-    errors.push(`trainer.cluster.num_workers: expected a divisor of grpo.num_prompts_per_step x grpo.num_generations_per_prompt = ${prompts * generations} (each worker trains an equal share of a step), got ${workers}`);
-  const declared = cluster.gpus_per_node * cluster.num_nodes;
-  if (gpus === 0 && declared > 0)
-    warnings.push(`trainer.cluster.gpus_per_node=${cluster.gpus_per_node} but ray.num_gpus=0: the Ray head offers no GPUs, so the built-in trainer trains on CPU. Set --set ray.num_gpus=${declared} to train on GPUs.`);
-  else if (gpus > 0 && declared !== gpus)
-    warnings.push(`trainer.cluster.gpus_per_node x num_nodes = ${declared} but ray.num_gpus=${gpus}: the built-in trainer uses ${workers} GPU worker(s). Make them agree (--set trainer.cluster.gpus_per_node=${gpus}).`);
-  if (gpus > 0 && workers < gpus)
-    warnings.push(`trainer.cluster.num_workers=${workers} leaves ${gpus - workers} of ray.num_gpus=${gpus} GPUs idle.`);
-  return { errors, warnings };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -271,9 +216,10 @@ export function validateConfig(raw: unknown, sets: string[] = [], source?: strin
   const parsed = pipelineConfigSchema.safeParse(withSets);
   if (!parsed.success) throw new ConfigError(formatIssues(parsed.error.issues, withSets));
   const config = parsed.data;
-  const clusterErrors = clusterCheck(config).errors;
-  if (clusterErrors.length) throw new ConfigError(clusterErrors);
-  if (config.backend === 'nemo_rl' && !config.nemo_rl) config.nemo_rl = pipelineConfigSchemaNemoDefaults();
+  const lintErrors = getBackend(config.backend).lint(config).errors;
+  if (lintErrors.length) throw new ConfigError(lintErrors);
+  // A backend's own section gets its defaults when the config leaves it out.
+  if (getBackend(config.backend).ownSection === 'nemo_rl' && !config.nemo_rl) config.nemo_rl = pipelineConfigSchemaNemoDefaults();
   return { config, warnings: configWarnings(config), ...(source ? { source } : {}) };
 }
 

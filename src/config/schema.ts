@@ -105,7 +105,7 @@ const raySection = z.strictObject({
    * host:port of a Ray cluster the pipeline does not start (its GCS). The token, if the cluster
    * wants one, comes from the worker's environment (RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH).
    */
-  address: z.string().regex(/^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$/, 'expected host:port of the cluster\'s GCS, e.g. 10.0.0.5:6379').nullable().default(null),
+  address: z.string().regex(/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/, 'expected host:port of the cluster\'s GCS, e.g. 10.0.0.5:6379').nullable().default(null),
   num_cpus: posInt.default(2),
   num_gpus: nonNegInt.default(0),
   startup_timeout_s: posInt.default(120),

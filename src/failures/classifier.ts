@@ -4,26 +4,15 @@
  *
  * Table-driven: RULES is read top to bottom and the first matching row wins, so specific evidence
  * (a typed failure.json, a kernel OOM kill) comes before log-text guesses, and log texts come
- * before the catch-all. Every row names where its text comes from. Pure code (no Node built-ins):
- * the workflow imports the types.
+ * before the catch-all. Every row names where its text comes from. The known failure texts are
+ * contracts/failure-texts.json, which the built-in trainer reads too (it classifies its own
+ * exceptions with them).
  */
+import { loadContract } from '../common/contracts.js';
+import { FAILURE_TYPES, type FailureType } from './types.js';
 
-export const FAILURE_TYPES = [
-  'OutOfMemory',
-  'RayFailure',
-  'RateLimited',
-  'InvalidConfig',
-  'InvalidData',
-  'ModelLoad',
-  'StorageError',
-  'Killed',
-  'WorkerLost',
-  'Unknown',
-] as const;
-export type FailureType = (typeof FAILURE_TYPES)[number];
 
-/** Types that a retry cannot fix: the run fails at once with the reason. */
-export const FATAL_TYPES: readonly string[] = ['InvalidConfig', 'InvalidData', 'ModelLoad', 'InvalidInput', 'BackendUnavailable'];
+export { FAILURE_TYPES, FATAL_TYPES, type FailureType } from './types.js';
 
 export interface FailureEvidence {
   /** The trainer's failure.json, when it wrote one. */
@@ -57,7 +46,20 @@ const REPORTED_TYPES = new Set<string>(FAILURE_TYPES.filter((t) => t !== 'Unknow
 const killedBySigkill = (e: FailureEvidence) => e.signal === 'SIGKILL' || e.exitCode === 137;
 /** Text the failure left anywhere: the trainer's message and the log tail. */
 const text = (e: FailureEvidence) => `${e.report?.message ?? ''}\n${e.logTail}`;
-const has = (needle: string | RegExp) => (e: FailureEvidence) => (typeof needle === 'string' ? text(e).includes(needle) : needle.test(text(e)));
+
+interface TextRow {
+  id: string;
+  type: FailureType;
+  pattern: string;
+  flags: string;
+  source: string;
+}
+
+/** Rows that match a known failure text, in the contract's order. */
+const TEXT_RULES: ClassifierRule[] = loadContract<{ rows: TextRow[] }>('failure-texts.json').rows.map((r) => {
+  const re = new RegExp(r.pattern, r.flags);
+  return { id: r.id, type: r.type, source: r.source, match: (e: FailureEvidence) => re.test(text(e)) };
+});
 
 export const RULES: ClassifierRule[] = [
   {
@@ -72,78 +74,7 @@ export const RULES: ClassifierRule[] = [
     source: 'exit 137 / SIGKILL while the cgroup memory.events oom_kill counter rose (Linux OOM killer)',
     match: (e) => killedBySigkill(e) && !!e.oomKillObserved,
   },
-  {
-    id: 'torch-oom-error',
-    type: 'OutOfMemory',
-    source: 'PyTorch: torch.OutOfMemoryError (torch.cuda.OutOfMemoryError), raised by the CUDA caching allocator',
-    match: has(/\b(torch\.)?(cuda\.)?OutOfMemoryError\b/),
-  },
-  {
-    id: 'cuda-caching-allocator',
-    type: 'OutOfMemory',
-    source: 'PyTorch c10/cuda/CUDACachingAllocator.cpp: "CUDA out of memory. Tried to allocate ..."',
-    match: has('CUDA out of memory'),
-  },
-  {
-    id: 'cuda-runtime-oom',
-    type: 'OutOfMemory',
-    source: 'CUDA runtime cudaErrorMemoryAllocation via C10_CUDA_CHECK: "CUDA error: out of memory" (NVIDIA-NeMo/RL#2702)',
-    match: has('CUDA error: out of memory'),
-  },
-  {
-    id: 'vllm-kv-cache',
-    type: 'OutOfMemory',
-    source: 'vLLM v1 kv_cache_utils.py check_enough_kv_cache_memory: "No available memory for the cache blocks" (vllm#2248, #10439)',
-    match: has('No available memory for the cache blocks'),
-  },
-  {
-    id: 'torch-cpu-allocator',
-    type: 'OutOfMemory',
-    source: 'PyTorch c10/core/impl/alloc_cpu.cpp: "DefaultCPUAllocator: can\'t allocate memory"',
-    match: has("DefaultCPUAllocator: can't allocate memory"),
-  },
-  {
-    id: 'python-memory-error',
-    type: 'OutOfMemory',
-    source: 'CPython: MemoryError when malloc fails (e.g. under an address-space limit)',
-    match: has(/(^|\n|\s)MemoryError\b/),
-  },
-  {
-    id: 'http-429',
-    type: 'RateLimited',
-    source: 'HTTP 429: huggingface_hub/requests "429 Client Error: Too Many Requests for url" (transformers#34841), pip/uv "429 Too Many Requests"',
-    match: has(/\b429\b[^\n]{0,40}Too Many Requests|Too Many Requests[^\n]{0,40}\b429\b|status code:? 429\b|HTTP error 429\b/i),
-  },
-  {
-    id: 'ray-actor-died',
-    type: 'RayFailure',
-    source: 'Ray: ray.exceptions.ActorDiedError "The actor died unexpectedly before finishing this task" (OpenRLHF#187, verl#383)',
-    match: has(/ActorDiedError|RayActorError/),
-  },
-  {
-    id: 'ray-system-error',
-    type: 'RayFailure',
-    source: 'Ray: ray.exceptions.RaySystemError "System error: ..." (verl#2360)',
-    match: has('RaySystemError'),
-  },
-  {
-    id: 'ray-worker-died',
-    type: 'RayFailure',
-    source: 'Ray raylet: "A worker died or was killed while executing a task by an unexpected system error ... Worker exit type: SYSTEM_ERROR" (NVIDIA-NeMo/RL#2937)',
-    match: has(/worker died or was killed[\s\S]{0,400}SYSTEM_ERROR|Worker exit type: SYSTEM_ERROR/),
-  },
-  {
-    id: 'ray-gcs-raylet-lost',
-    type: 'RayFailure',
-    source: 'Ray: GCS or raylet lost ("Failed to connect to GCS", "GCS has been unavailable", "raylet ... died", "node ... marked dead")',
-    match: has(/Failed to connect to GCS|GCS (server )?(has been )?unavailable|Lost connection to (the )?GCS|raylet[^\n]{0,80}(died|has been killed)|node[^\n]{0,80}(has been )?marked (as )?dead/i),
-  },
-  {
-    id: 'storage-full-or-too-large',
-    type: 'StorageError',
-    source: 'OS write errors: ENOSPC "No space left on device", EFBIG "File too large", EDQUOT "Disk quota exceeded"',
-    match: has(/No space left on device|File too large|Disk quota exceeded|\[Errno (28|27|122)\]/),
-  },
+  ...TEXT_RULES,
   {
     id: 'exit-2-usage',
     type: 'InvalidConfig',

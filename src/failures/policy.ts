@@ -6,8 +6,8 @@
  * with activities (rewrite the trainer config, restart Ray, wait). Jitter comes from the caller's
  * random source (inside a workflow, Temporal's seeded Math.random).
  */
-import type { FailureType } from './classifier.js';
-import { FATAL_TYPES } from './classifier.js';
+import type { FailureType } from './types.js';
+import { FATAL_TYPES } from './types.js';
 
 export interface RecoverySettings {
   /** Retries allowed per failure type over the whole run. */
@@ -39,20 +39,22 @@ export const DEFAULT_RECOVERY: RecoverySettings = {
   force_cleanup: false,
 };
 
-/** The knobs the OOM policy may turn, read from the current trainer config. */
+/** The knobs the OOM policy may turn, read from the current trainer config (null: the backend has no such knob). */
 export interface OomKnobs {
-  backend: 'builtin' | 'nemo_rl';
   microBatch: number;
-  /** NeMo RL policy.logprob_batch_size (null when unset). */
+  /** Halved with the micro batch (NeMo RL policy.logprob_batch_size; null when unset). */
   logprobBatch: number | null;
-  /** Built-in: grpo.val_batch_size (generation batch of validation); NeMo RL: unused. */
+  /** The generation batch and its key (built-in grpo.val_batch_size). */
   generationBatch: number | null;
-  /** NeMo RL vLLM gpu_memory_utilization (null when unset). */
+  generationBatchKey: string | null;
+  /** vLLM's gpu_memory_utilization and its key (NeMo RL). */
   gpuMemoryUtilization: number | null;
+  gpuMemoryUtilizationKey: string | null;
   /** Tensor parallel size (NeMo RL) or data-parallel workers (built-in cluster.num_workers). */
   parallelism: number;
   /** The config key of `parallelism`. */
   parallelismKey: string;
+  parallelismKind: 'tensor' | 'data';
   gpusPerNode: number;
 }
 
@@ -117,18 +119,18 @@ export function oomChanges(k: OomKnobs, s: RecoverySettings['oom']): { changes: 
     if (k.logprobBatch !== null && k.logprobBatch > 1) changes.push(`policy.logprob_batch_size=${Math.max(1, Math.floor(k.logprobBatch / 2))}`);
     return { changes, what: `halved the training micro batch ${k.microBatch} -> ${mb}${changes.length > 1 ? ' and the logprob batch' : ''}` };
   }
-  if (k.backend === 'nemo_rl' && k.gpuMemoryUtilization !== null && k.gpuMemoryUtilization - s.gpu_memory_utilization_step >= s.min_gpu_memory_utilization - 1e-9) {
+  if (k.gpuMemoryUtilizationKey && k.gpuMemoryUtilization !== null && k.gpuMemoryUtilization - s.gpu_memory_utilization_step >= s.min_gpu_memory_utilization - 1e-9) {
     const v = Math.round((k.gpuMemoryUtilization - s.gpu_memory_utilization_step) * 100) / 100;
-    return { changes: [`policy.generation.vllm_cfg.gpu_memory_utilization=${v}`], what: `lowered vLLM gpu_memory_utilization ${k.gpuMemoryUtilization} -> ${v}` };
+    return { changes: [`${k.gpuMemoryUtilizationKey}=${v}`], what: `lowered vLLM gpu_memory_utilization ${k.gpuMemoryUtilization} -> ${v}` };
   }
-  if (k.backend === 'builtin' && k.generationBatch !== null && k.generationBatch > 1) {
+  if (k.generationBatchKey && k.generationBatch !== null && k.generationBatch > 1) {
     const v = Math.floor(k.generationBatch / 2);
-    return { changes: [`grpo.val_batch_size=${v}`], what: `halved the generation batch ${k.generationBatch} -> ${v}` };
+    return { changes: [`${k.generationBatchKey}=${v}`], what: `halved the generation batch ${k.generationBatch} -> ${v}` };
   }
   const maxPar = s.max_parallelism ?? k.gpusPerNode;
   if (k.gpusPerNode > 1 && k.parallelism * 2 <= maxPar) {
     const v = k.parallelism * 2;
-    return { changes: [`${k.parallelismKey}=${v}`], what: `raised ${k.backend === 'nemo_rl' ? 'tensor' : 'data'} parallelism ${k.parallelism} -> ${v}` };
+    return { changes: [`${k.parallelismKey}=${v}`], what: `raised ${k.parallelismKind} parallelism ${k.parallelism} -> ${v}` };
   }
   return null;
 }

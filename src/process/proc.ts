@@ -75,7 +75,7 @@ const sleepMs = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export function sessionMembers(sid: number): number[] {
   const out: number[] = [];
-  let entries: string[] = [];
+  let entries: string[];
   try {
     entries = readdirSync('/proc');
   } catch {

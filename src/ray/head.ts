@@ -8,14 +8,13 @@
  * - `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0` makes Ray take 127.0.0.1 as the node address, so every
  *   server it starts binds to loopback (`--node-ip-address=127.0.0.1` alone is rewritten by
  *   `ray start` to the machine's external address).
- * The flags and variables live in trainer/grpo_trainer/training/ray_head.json, which the trainer's
+ * The flags and variables live in contracts/ray-head.json, which the trainer's
  * own test helper reads too.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { REPO_ROOT } from '../common/state.js';
+import { loadContract } from '../common/contracts.js';
 import type { RayInfo } from '../common/types.js';
 
 interface HeadSettings {
@@ -25,7 +24,7 @@ interface HeadSettings {
   token_path_env: string;
 }
 
-export const RAY_HEAD: HeadSettings = JSON.parse(readFileSync(join(REPO_ROOT, 'trainer', 'grpo_trainer', 'training', 'ray_head.json'), 'utf8')) as HeadSettings;
+export const RAY_HEAD = loadContract<HeadSettings>('ray-head.json');
 
 /** Where a run's Ray token lives: under its run dir, in a directory only the owner can enter. */
 export function rayTokenPath(runDir: string): string {

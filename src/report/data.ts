@@ -1,13 +1,15 @@
 /**
  * Everything the run report shows, read from a run directory:
- * summary.json, logs/metrics.jsonl, logs/trainer.log (checkpoint saves), eval/{baseline,final}.json,
+ * summary.json, logs/metrics.jsonl, the trainer's checkpoint events, eval/{baseline,final}.json,
  * bfcl/{baseline,final}/bfcl.json, config.resolved.yaml and the checkpoints still on disk.
  * Missing pieces are null, so a failed or cancelled run still gets a report.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { readTrainerEvents } from '../backends/events.js';
 import { parseMetricsJsonLine } from '../backends/metrics.js';
+import { listCheckpoints } from '../checkpoints/reader.js';
 import type { MetricRecord } from '../backends/types.js';
 import { evaluateCriteria, type CheckpointHistory, type CriteriaResult, type EvalFile, type SummaryLike } from './criteria.js';
 
@@ -102,34 +104,28 @@ export function readMetrics(path: string): MetricRecord[] {
   return out;
 }
 
-/** Steps the trainer reported saving ("Saved checkpoint .../step_N"; NeMo RL: "Saving checkpoint for step N"). */
-export function savedStepsFromLog(text: string): number[] {
-  const saved = new Set<number>();
-  for (const m of text.matchAll(/Saved checkpoint \S*step_(\d+)/g)) saved.add(Number(m[1]));
-  if (!saved.size) for (const m of text.matchAll(/Saving checkpoint for step (\d+)/g)) saved.add(Number(m[1]));
+/**
+ * Steps the trainer saved a checkpoint at: the built-in trainer's checkpoint_saved events; NeMo RL
+ * (no events) prints "Saving checkpoint for step N" on its stdout.
+ */
+export function savedSteps(logDir: string): number[] {
+  const saved = new Set<number>(readTrainerEvents(logDir).filter((e) => e.event === 'checkpoint_saved').map((e) => e.step));
+  const log = join(logDir, 'trainer.log');
+  if (!saved.size && existsSync(log)) for (const m of readFileSync(log, 'utf8').matchAll(/Saving checkpoint for step (\d+)/g)) saved.add(Number(m[1]));
   return [...saved].sort((a, b) => a - b);
 }
 
 function checkpointsOnDisk(dir: string, metricName: string): Record<number, number | null> {
-  const out: Record<number, number | null> = {};
-  if (!existsSync(dir)) return out;
-  for (const name of readdirSync(dir)) {
-    const m = /^step_(\d+)$/.exec(name);
-    if (!m || !statSync(join(dir, name)).isDirectory()) continue;
-    const info = readJson<Record<string, unknown>>(join(dir, name, 'training_info.json'));
-    if (!info) continue;
-    const v = info[metricName];
-    out[Number(m[1])] = typeof v === 'number' ? v : null;
-  }
-  return out;
+  return Object.fromEntries(listCheckpoints(dir, metricName).complete.map((c) => [c.step, c.metric]));
 }
 
 export function collectReportData(runDir: string, opts: { now?: Date } = {}): ReportData {
   const summary = readJson<SummaryFile>(join(runDir, 'summary.json'));
   const configYaml = existsSync(join(runDir, 'config.resolved.yaml')) ? readFileSync(join(runDir, 'config.resolved.yaml'), 'utf8') : null;
-  let config: Record<string, any> | null = null;
+  // The resolved config as written by the validate stage (only the checkpointing section is read).
+  let config: { trainer?: { checkpointing?: { enabled?: boolean; metric_name?: string; save_period?: number } } } | null;
   try {
-    config = configYaml ? (parseYaml(configYaml) as Record<string, any>) : null;
+    config = configYaml ? (parseYaml(configYaml) as typeof config) : null;
   } catch {
     config = null;
   }
@@ -138,9 +134,8 @@ export function collectReportData(runDir: string, opts: { now?: Date } = {}): Re
   const savePeriod: number | null = ck.enabled === false ? null : typeof ck.save_period === 'number' ? ck.save_period : null;
   const records = readMetrics(join(runDir, 'logs', 'metrics.jsonl'));
   const onDisk = checkpointsOnDisk(join(runDir, 'checkpoints'), metricName);
-  const logText = existsSync(join(runDir, 'logs', 'trainer.log')) ? readFileSync(join(runDir, 'logs', 'trainer.log'), 'utf8') : '';
   const retained = (summary?.checkpoints?.length ? summary.checkpoints.map((c) => c.step) : Object.keys(onDisk).map(Number)).sort((a, b) => a - b);
-  const saved = [...new Set([...savedStepsFromLog(logText), ...retained, ...Object.keys(onDisk).map(Number)])].sort((a, b) => a - b);
+  const saved = [...new Set([...savedSteps(join(runDir, 'logs')), ...retained, ...Object.keys(onDisk).map(Number)])].sort((a, b) => a - b);
   const metrics: Record<number, number | null> = { ...onDisk };
   for (const c of summary?.checkpoints ?? []) metrics[c.step] = c.metric;
   const checkpoints = { saved, retained, best: summary?.best?.step ?? null, metrics };

@@ -4,20 +4,20 @@
  * the seed's success criteria (src/report/criteria.ts), draws the plots with matplotlib in the
  * trainer environment (`python -m grpo_trainer report`), writes report.md next to the PNGs and a
  * self-contained report.html (PNGs as data URIs), and adds the criteria to summary.json and
- * summary.txt. Idempotent: a rerun rewrites the same files. `grpo report <runId>` calls the same
- * function outside any worker.
+ * summary.txt. Idempotent: a rerun rewrites the same files. The summary stage and `grpo report <runId>`
+ * both call it.
  */
 import { runCommand } from '../common/exec.js';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../common/state.js';
-import type { EnvInfo, ResolvedRun } from '../common/types.js';
+import { trainerCommand } from '../common/trainer-command.js';
+import type { EnvInfo } from '../common/types.js';
 import { redact } from '../common/redact.js';
-import { renderCriteriaText, type CriteriaResult } from '../report/criteria.js';
-import { collectReportData, plotInput } from '../report/data.js';
-import { renderHtml, renderMarkdown, type PlotImage } from '../report/render.js';
-import { heartbeat, log } from './context.js';
+import { renderCriteriaText, type CriteriaResult } from './criteria.js';
+import { collectReportData, plotInput } from './data.js';
+import { renderHtml, renderMarkdown, type PlotImage } from './render.js';
+import { heartbeat, log } from '../common/activity-context.js';
 
 export interface ReportResult {
   dir: string;
@@ -38,18 +38,15 @@ export function reportPython(stateDir: string, env?: EnvInfo | null): string | n
   return candidates.find((p): p is string => !!p && existsSync(p)) ?? null;
 }
 
-function run(argv: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number; output: string }> {
-  return runCommand(argv, { env, timeoutMs });
-}
-
 async function drawPlots(python: string | null, dataFile: string, outDir: string): Promise<{ plots: PlotImage[]; error: string | null }> {
   if (!python) return { plots: [], error: 'no Python environment with matplotlib found (build the trainer environment, or set GRPO_REPORT_PYTHON)' };
-  const env: NodeJS.ProcessEnv = { ...process.env, PYTHONPATH: process.env.GRPO_TRAINER_DIR || join(REPO_ROOT, 'trainer'), MPLBACKEND: 'Agg', MPLCONFIGDIR: join(outDir, '.matplotlib') };
+  const cmd = trainerCommand(python, ['report', '--data', dataFile, '--out-dir', outDir], { offline: false });
+  const env: NodeJS.ProcessEnv = { ...process.env, ...cmd.env, MPLBACKEND: 'Agg', MPLCONFIGDIR: join(outDir, '.matplotlib') };
   delete env.VIRTUAL_ENV;
   const tick = setInterval(() => heartbeat({ stage: 'summary', step: 'report plots' }), 1000);
   let r: { code: number; output: string };
   try {
-    r = await run([python, '-m', 'grpo_trainer', 'report', '--data', dataFile, '--out-dir', outDir], env, 180_000);
+    r = await runCommand(cmd.argv, { env, timeoutMs: 180_000 });
   } finally {
     clearInterval(tick);
   }
@@ -98,11 +95,4 @@ export async function writeReportForDir(runDir: string, opts: { python?: string 
   const summaryText = join(runDir, 'summary.txt');
   if (existsSync(summaryText)) await writeFile(summaryText, withReportSection(await readFile(summaryText, 'utf8'), data.criteria, html));
   return { dir, md, html, plots: plots.length, plotError: error, criteria: data.criteria };
-}
-
-/** Activity: the report of a run, after its summary is written (light task queue). */
-export async function writeReport(input: { run: ResolvedRun; env?: EnvInfo | null }): Promise<ReportResult> {
-  const { run } = input;
-  const python = reportPython(run.paths.stateDir, run.config.backend === 'builtin' ? input.env : null);
-  return writeReportForDir(run.paths.runDir, { python, stateDir: run.paths.stateDir });
 }

@@ -10,7 +10,7 @@ import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio
 import { runCommand } from '../common/exec.js';
 import { BUNDLER_PATH } from './paths.js';
 import * as realActivities from '../activities/index.js';
-import { stopPausedTrainers } from '../activities/handoff.js';
+import { stopPausedTrainers } from '../process/handoff.js';
 import { TASK_QUEUE, trainQueueFor } from '../common/types.js';
 
 export { WORKFLOWS_PATH } from './paths.js';

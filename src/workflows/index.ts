@@ -3,7 +3,6 @@
  * no Node built-ins; every side effect is an activity.
  */
 import {
-  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   defineQuery,
@@ -17,17 +16,19 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { DEFAULT_RECOVERY, decide, type RecoverySettings } from '../failures/policy.js';
-import { FATAL_TYPES } from '../failures/classifier.js';
+import { FATAL_TYPES } from '../failures/types.js';
 import { ledgerEntry, oomKnobs, seenFailure } from './recovery.js';
+import { traitsOf } from '../backends/traits.js';
+import { failureOf, iso, validateInput } from './input.js';
+import { newStatus, summaryOf } from './summary.js';
+
+export { validateInput } from './input.js';
 import type * as activities from '../activities/index.js';
 import {
-  RUN_ID_PATTERN,
-  STAGES,
   trainQueueFor,
   type CheckpointBook,
   type DataInfo,
   type EnvInfo,
-  type FailureInfo,
   type LedgerEntry,
   type ModelInfo,
   type ProgressUpdate,
@@ -51,80 +52,10 @@ const light = proxyActivities<typeof activities>({
   retry: { initialInterval: '2s', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
 });
 
-/** Validate the workflow input itself (before any activity); throws a non-retryable failure naming the field. */
-export function validateInput(input: unknown): TrainingRunInput {
-  const fail = (field: string, msg: string): never => {
-    throw ApplicationFailure.create({ type: 'InvalidInput', nonRetryable: true, message: `${field}: ${msg}` });
-  };
-  if (input === null || typeof input !== 'object' || Array.isArray(input))
-    fail('input', `expected an object like {"configPath":"configs/builtin-cpu.yaml"}, got ${input === null ? 'null' : Array.isArray(input) ? 'a list' : typeof input}`);
-  const i = input as Record<string, unknown>;
-  const allowed = ['configPath', 'config', 'set', 'runId', 'force', 'source'];
-  for (const k of Object.keys(i)) if (!allowed.includes(k)) fail(k, `unknown input field (allowed: ${allowed.join(', ')})`);
-  const hasPath = i.configPath !== undefined;
-  const hasInline = i.config !== undefined;
-  if (hasPath === hasInline) fail('configPath', `exactly one of configPath or config is required, got ${hasPath ? 'both' : 'neither'}`);
-  if (hasPath && (typeof i.configPath !== 'string' || i.configPath === '')) fail('configPath', `expected a non-empty string, got ${JSON.stringify(i.configPath)}`);
-  if (hasInline && (i.config === null || typeof i.config !== 'object' || Array.isArray(i.config))) fail('config', 'expected an object (the same shape as a config YAML)');
-  if (i.set !== undefined && (!Array.isArray(i.set) || i.set.some((s) => typeof s !== 'string' || !s.includes('='))))
-    fail('set', 'expected a list of "a.b.c=value" strings');
-  if (i.runId !== undefined && (typeof i.runId !== 'string' || !RUN_ID_PATTERN.test(i.runId)))
-    fail('runId', `expected letters, digits, '.', '_' or '-' (max 100 chars), got ${JSON.stringify(i.runId)}`);
-  if (i.source !== undefined && typeof i.source !== 'string') fail('source', `expected a string, got ${JSON.stringify(i.source)}`);
-  if (i.force !== undefined && typeof i.force !== 'boolean') fail('force', `expected a boolean, got ${JSON.stringify(i.force)}`);
-  return i as TrainingRunInput;
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
-}
-
-function failureOf(err: unknown, stage: StageName, attempt: number): FailureInfo {
-  let type = 'Unknown';
-  let message = err instanceof Error ? err.message : String(err);
-  let step: number | null = null;
-  const cause = err instanceof ActivityFailure ? err.cause : err;
-  if (cause instanceof ApplicationFailure) {
-    type = cause.type ?? 'Unknown';
-    message = cause.message;
-    const d = cause.details?.[0] as { step?: number } | undefined;
-    if (d && typeof d.step === 'number') step = d.step;
-  } else if (cause instanceof Error) {
-    type = cause.name;
-    message = cause.message;
-  }
-  return { stage, attempt, type, message, step, time: iso(Date.now()) };
-}
-
 export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> {
   const info = workflowInfo();
   const startedMs = Date.now();
-  const status: RunStatus = {
-    runId: info.workflowId,
-    state: 'running',
-    stage: 'validate',
-    backend: 'unknown',
-    stages: STAGES.map((name) => ({ name, state: 'pending' as StageState })),
-    step: 0,
-    totalSteps: 0,
-    latestTrain: {},
-    latestValidation: {},
-    checkpoints: [],
-    best: null,
-    metricName: 'val:accuracy',
-    baseline: null,
-    final: null,
-    attempts: {},
-    failures: [],
-    ledger: [],
-    configChanges: [],
-    warnings: [],
-    startedAt: iso(startedMs),
-    updatedAt: iso(startedMs),
-    elapsedSeconds: 0,
-    runDir: null,
-    summaryPath: null,
-  };
+  const status: RunStatus = newStatus(info.workflowId, startedMs);
   const touch = () => {
     status.updatedAt = iso(Date.now());
     status.elapsedSeconds = Math.round((Date.now() - startedMs) / 1000);
@@ -199,12 +130,13 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
   status.backend = run.config.backend;
   status.totalSteps = run.config.trainer.grpo.max_num_steps;
   status.metricName = run.config.trainer.checkpointing.metric_name;
-  status.warnings = run.warnings;
+  status.warnings = [...run.warnings];
   status.runDir = run.paths.runDir;
   for (const w of run.warnings) log.warn(w);
   setStage('validate', 'done');
 
   const cfg = run.config;
+  const traits = traitsOf(cfg.backend);
   const hb = `${cfg.run.heartbeat_timeout_s} seconds`;
   const setup = proxyActivities<typeof activities>({
     startToCloseTimeout: '2 hours',
@@ -303,7 +235,7 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
           status.configChanges.push(...action.configChanges);
         }
         if (action.goOffline) run = { ...run, hubOffline: true };
-        if (action.stopForcedVenvRebuild && env && cfg.backend === 'nemo_rl') env = { ...env, nrlForceRebuildVenvs: false };
+        if (action.stopForcedVenvRebuild && env && traits.forcedVenvRebuild) env = { ...env, nrlForceRebuildVenvs: false };
         if (action.waitSeconds > 0) await sleep(action.waitSeconds * 1000);
         if (action.restartRay && ray && env) ray = await setup.restartRay({ run, env, forceCleanup: action.forceCleanup });
       }
@@ -323,10 +255,12 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
       'prepareEnvironment',
       async () => {
         const e = await setup.prepareEnvironment({ run, force: input.force ?? false });
-        await setup.checkTrainerConfig({ run, env: e });
+        const checked = await setup.checkTrainerConfig({ run, env: e });
+        // The trainer's own warnings about its section (e.g. checkpoints that will carry no metric).
+        for (const w of checked.warnings ?? []) if (!status.warnings.includes(w)) status.warnings.push(w);
         return e;
       },
-      (e) => `${e.rebuilt ? 'built' : 'reused'} ${e.envDir} (fingerprint ${e.fingerprint})${cfg.backend === 'nemo_rl' ? `; NRL_FORCE_REBUILD_VENVS=${e.nrlForceRebuildVenvs}` : ''}`,
+      (e) => `${e.rebuilt ? 'built' : 'reused'} ${e.envDir} (fingerprint ${e.fingerprint})${traits.forcedVenvRebuild ? `; NRL_FORCE_REBUILD_VENVS=${e.nrlForceRebuildVenvs}` : ''}`,
     );
     const data: DataInfo = await stage('prepareData', () => setup.prepareData({ run, env: env! }), (d) => d.dataDir);
     const model: ModelInfo = await stage('fetchModel', () => setup.fetchModel({ run, env: env! }), (m) => `${m.modelDir} (${m.fingerprint})`);
@@ -362,7 +296,7 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
     current = 'train';
     setStage('train', 'running');
     const total = cfg.trainer.grpo.max_num_steps;
-    const seg = cfg.backend === 'nemo_rl' ? total : cfg.run.segment_steps;
+    const seg = traits.singleLaunch ? total : cfg.run.segment_steps;
     let step = book.newest?.step ?? 0;
     while (step < total) {
       const target = Math.min((Math.floor(step / seg) + 1) * seg, total);
@@ -411,30 +345,7 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
     setStage('summary', 'running');
     status.state = finalState;
     touch();
-    const s: Summary = {
-      runId: run.runId,
-      state: finalState,
-      backend: cfg.backend,
-      configSource: run.configSource,
-      steps: { completed: status.step, total: status.totalSteps },
-      baselineAccuracy: status.baseline?.accuracy ?? null,
-      finalAccuracy: status.final?.accuracy ?? null,
-      finalModel: status.final?.model ?? null,
-      checkpoints: status.checkpoints,
-      best: status.best,
-      metricName: status.metricName,
-      latestTrain: status.latestTrain,
-      latestValidation: status.latestValidation,
-      failures: status.failures,
-      ledger: status.ledger,
-      recoveries: status.ledger.filter((e) => !e.action.startsWith('gave up')).length,
-      configChanges: status.configChanges,
-      warnings: status.warnings,
-      startedAt: status.startedAt,
-      finishedAt: iso(Date.now()),
-      elapsedSeconds: Math.round((Date.now() - startedMs) / 1000),
-      runDir: run.paths.runDir,
-    };
+    const s = summaryOf(status, run, finalState, startedMs);
     try {
       const written = await light.writeSummary({ summary: s });
       status.summaryPath = written.text;

@@ -6,6 +6,7 @@ import { ActivityFailure, ApplicationFailure, TimeoutFailure } from '@temporalio
 import type { PipelineConfig } from '../config/schema.js';
 import type { FailureDetails, LedgerEntry } from '../common/types.js';
 import type { OomKnobs } from '../failures/policy.js';
+import { traitsOf } from '../backends/traits.js';
 
 export interface SeenFailure {
   type: string;
@@ -49,22 +50,23 @@ function effective(trainer: unknown, overrides: string[], key: string): unknown 
   return get(trainer, key);
 }
 
-/** Where the OOM policy starts from: the config plus earlier overrides, with each backend's defaults. */
+/** Where the OOM policy starts from: the config plus earlier overrides, with the backend's defaults. */
 export function oomKnobs(cfg: PipelineConfig, overrides: string[]): OomKnobs {
   const t = cfg.trainer;
+  const spec = traitsOf(cfg.backend).oom;
   const e = (k: string) => num(effective(t, overrides, k));
-  const builtin = cfg.backend === 'builtin';
   const megatron = effective(t, overrides, 'policy.megatron_cfg.enabled') === true;
-  const parKey = builtin ? 'cluster.num_workers' : megatron ? 'policy.megatron_cfg.tensor_model_parallel_size' : 'policy.dtensor_cfg.tensor_parallel_size';
+  const parKey = megatron && spec.parallelism.megatronKey ? spec.parallelism.megatronKey : spec.parallelism.key;
   return {
-    backend: cfg.backend,
-    // Built-in trainer defaults (trainer/grpo_trainer/config/schema.py); NeMo RL's recipe uses 1.
-    microBatch: e('policy.train_micro_batch_size') ?? (builtin ? 4 : 1),
-    logprobBatch: builtin ? null : e('policy.logprob_batch_size'),
-    generationBatch: builtin ? (e('grpo.val_batch_size') ?? 8) : null,
-    gpuMemoryUtilization: builtin ? null : e('policy.generation.vllm_cfg.gpu_memory_utilization'),
+    microBatch: e('policy.train_micro_batch_size') ?? spec.microBatchDefault,
+    logprobBatch: spec.logprobBatchKey ? e(spec.logprobBatchKey) : null,
+    generationBatch: spec.generationBatch ? (e(spec.generationBatch.key) ?? spec.generationBatch.default) : null,
+    generationBatchKey: spec.generationBatch?.key ?? null,
+    gpuMemoryUtilization: spec.gpuMemoryUtilizationKey ? e(spec.gpuMemoryUtilizationKey) : null,
+    gpuMemoryUtilizationKey: spec.gpuMemoryUtilizationKey,
     parallelism: e(parKey) ?? 1,
     parallelismKey: parKey,
+    parallelismKind: spec.parallelism.kind,
     gpusPerNode: t.cluster.gpus_per_node,
   };
 }

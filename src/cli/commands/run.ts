@@ -1,0 +1,141 @@
+/** `grpo run`: validate a config, start its workflow, and follow it (Ctrl-C detaches). */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import type { LoadedConfig } from '../../config/load.js';
+import { redact } from '../../common/redact.js';
+import { RUN_ID_PATTERN, TASK_QUEUE, WORKFLOW_TYPE, type RunStatus, type Summary, type TrainingRunInput } from '../../common/types.js';
+import { renderSummaryText } from '../../summary/text.js';
+import { CliError, connectClient, pollerCount } from '../client.js';
+import { flag, JSON_OPTION, list, required, SET_OPTION, str, type Command } from '../command.js';
+import { progressLine, renderStatus } from '../follow.js';
+import { loadOrExplain, newRunId, say, warn } from '../output.js';
+import { trainerCheck } from './config.js';
+
+export async function queryStatus(handle: WorkflowHandle): Promise<RunStatus | null> {
+  try {
+    return await handle.query<RunStatus>('status');
+  } catch {
+    return null;
+  }
+}
+
+function readSummaryFile(runDir: string | null | undefined): string | null {
+  if (!runDir) return null;
+  const p = join(runDir, 'summary.txt');
+  return existsSync(p) ? readFileSync(p, 'utf8') : null;
+}
+
+/** Follow a run until it closes; Ctrl-C detaches. Returns the exit code. */
+export async function follow(client: Client, runId: string, opts: { quietSummary?: boolean } = {}): Promise<number> {
+  const handle = client.workflow.getHandle(runId);
+  const tty = process.stdout.isTTY;
+  let detached = false;
+  const onSigint = () => {
+    detached = true;
+  };
+  process.once('SIGINT', onSigint);
+  process.once('SIGTERM', onSigint);
+  let lastLine = '';
+  let lastStage = '';
+  try {
+    for (;;) {
+      if (detached) {
+        if (tty) process.stdout.write('\n');
+        say(`Detached; run ${runId} keeps running. Follow it with: npm run grpo -- status ${runId}   (cancel: npm run grpo -- cancel ${runId})`);
+        return 0;
+      }
+      const desc = await handle.describe();
+      const s = await queryStatus(handle);
+      if (s) {
+        if (s.stage !== lastStage && !tty) say(`stage: ${s.stage}`);
+        lastStage = s.stage;
+        const line = progressLine(s);
+        if (tty) process.stdout.write(`\r\x1b[2K${line}`);
+        else if (line.replace(/\s+\S+$/, '') !== lastLine.replace(/\s+\S+$/, '')) say(line);
+        lastLine = line;
+      }
+      if (desc.status.name !== 'RUNNING') {
+        if (tty) process.stdout.write('\n');
+        const final = (await queryStatus(handle)) ?? s;
+        let summary: Summary | null = null;
+        if (desc.status.name === 'COMPLETED') summary = (await handle.result()) as Summary;
+        const text = readSummaryFile(final?.runDir) ?? (summary ? renderSummaryText(summary) : null);
+        if (!opts.quietSummary) {
+          if (text) say('\n' + text.trimEnd());
+          else if (final) say(renderStatus(final, desc.status.name));
+        }
+        if (desc.status.name === 'FAILED') {
+          try {
+            await handle.result();
+          } catch (e) {
+            let c: { cause?: unknown; message?: string } = e as Error;
+            while (c.cause && typeof c.cause === 'object') c = c.cause as typeof c;
+            warn(`Run ${runId} failed: ${redact(c.message ?? String(e))}`);
+          }
+        }
+        say(`Run ${runId}: workflow ${desc.status.name.toLowerCase()}${final?.runDir ? `; results in ${final.runDir}` : ''}`);
+        return desc.status.name === 'COMPLETED' ? 0 : desc.status.name === 'CANCELLED' ? 130 : 1;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+    process.removeListener('SIGTERM', onSigint);
+  }
+}
+
+export async function startRun(client: Client, loaded: LoadedConfig, runId: string, namespace: string): Promise<void> {
+  const pollers = await pollerCount(client, namespace);
+  if (pollers === 0) warn(`Note: no worker is polling task queue ${TASK_QUEUE}; the run waits until one starts (npm run grpo -- worker).`);
+  const input: TrainingRunInput = { config: loaded.config, runId, ...(loaded.source ? { source: loaded.source } : {}) };
+  try {
+    await client.workflow.start(WORKFLOW_TYPE, { taskQueue: TASK_QUEUE, workflowId: runId, args: [input] });
+  } catch (e) {
+    if (e instanceof WorkflowExecutionAlreadyStartedError)
+      throw new CliError(`run id ${runId} already exists (see npm run grpo -- status ${runId}); pick another --run-id`, 2);
+    throw e;
+  }
+}
+
+export const run: Command = {
+  name: 'run',
+  brief: 'start a training run and follow it (Ctrl-C detaches)',
+  args: '<config> [--set k=v]... [--run-id ID] [--detach]',
+  summary: 'Validate the config, start the run and follow it with a progress line and live reward/accuracy. Ctrl-C detaches; the run keeps going.',
+  details: ['Exit codes: 0 completed (or detached), 1 failed, 2 invalid config, 3 Temporal unreachable, 130 cancelled.'],
+  options: {
+    set: SET_OPTION,
+    'run-id': { type: 'string', value: 'ID', help: 'the run id (default: run-<date>-<time>-<random>)' },
+    detach: { type: 'boolean', help: 'start the run and return at once' },
+    json: { ...JSON_OPTION, help: 'with --detach: print {runId, workflowType, taskQueue, namespace} as JSON' },
+  },
+  async run(p) {
+    const loaded = loadOrExplain(required(this, p, 0, '<config>'), list(p, 'set'));
+    const json = flag(p, 'json');
+    if (json && !flag(p, 'detach')) throw new CliError('--json needs --detach (a followed run prints its progress, then its summary)', 2);
+    for (const w of loaded.warnings) warn(`Warning: ${w}`);
+    const check = await trainerCheck(loaded);
+    if (!check.ok) throw new CliError(`Invalid trainer section (the trainer's check-config says):\n${check.output}`, 2);
+    for (const w of check.warnings) warn(`Warning (trainer): ${w}`);
+    const runId = str(p, 'run-id') ?? newRunId();
+    if (!RUN_ID_PATTERN.test(runId)) throw new CliError(`--run-id: expected letters, digits, '.', '_' or '-' (max 100), got ${JSON.stringify(runId)}`, 2);
+    const { client, connection, target } = await connectClient();
+    try {
+      await startRun(client, loaded, runId, target.namespace);
+      if (json) {
+        say(JSON.stringify({ runId, workflowType: WORKFLOW_TYPE, taskQueue: TASK_QUEUE, namespace: target.namespace }, null, 2));
+        return 0;
+      }
+      say(`Started run ${runId} (workflow ${WORKFLOW_TYPE} on task queue ${TASK_QUEUE}, namespace ${target.namespace}).`);
+      if (flag(p, 'detach')) {
+        say(`Follow: npm run grpo -- status ${runId}    Cancel: npm run grpo -- cancel ${runId}`);
+        return 0;
+      }
+      say('Following (Ctrl-C detaches; the run keeps going).');
+      return await follow(client, runId);
+    } finally {
+      await connection.close();
+    }
+  },
+};
