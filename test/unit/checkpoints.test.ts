@@ -5,9 +5,9 @@ import { mkdtempSync, mkdirSync, writeFileSync, existsSync, readdirSync, rmSync,
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { spawn } from 'node:child_process';
-import { bookkeep, decideRetention } from '../../src/activities/checkpoints.js';
-import { CheckpointLock, LockBusyError, LOCK_FILE, PID_FILE } from '../../src/activities/lock.js';
-import { groupAlive, procStartTime, HOST } from '../../src/activities/proc.js';
+import { expectedRetention, readCheckpointBook } from '../../src/checkpoints/reader.js';
+import { CheckpointLock, LockBusyError, LOCK_FILE, PID_FILE } from '../../src/process/lock.js';
+import { groupAlive, procStartTime, HOST } from '../../src/process/proc.js';
 
 let dir: string;
 beforeEach(() => {
@@ -23,28 +23,36 @@ function ckpt(step: number, acc?: number, opts: { tmp?: boolean; noInfo?: boolea
 const rule = { metricName: 'val:accuracy', higherIsBetter: true, keepTopK: 3 };
 const names = () => readdirSync(dir).filter((n) => /step_/.test(n)).sort();
 
-test('keeps the top 3 by val:accuracy plus the newest and deletes the rest', async () => {
+test('the book reports what the trainer kept, picks the best by val:accuracy, and never deletes', () => {
+  ckpt(12, 0.5);
+  ckpt(18, 0.3);
+  ckpt(24, 0.4);
+  ckpt(30, 0.05);
+  const book = readCheckpointBook(dir, rule);
+  assert.deepEqual(book.retained.map((c) => c.step), [12, 18, 24, 30]);
+  assert.deepEqual(book.removed, []);
+  assert.equal(book.best?.step, 12);
+  assert.equal(book.newest?.step, 30);
+  assert.deepEqual(book.violations, [], 'top 3 plus the newest is what retention promises');
+});
+
+test('checkpoints beyond top-k plus newest are reported as a broken promise and left on disk', () => {
   ckpt(6, 0.1);
   ckpt(12, 0.5);
   ckpt(18, 0.3);
   ckpt(24, 0.4);
   ckpt(30, 0.05);
-  const book = await bookkeep(dir, rule);
-  assert.deepEqual(book.retained.map((c) => c.step), [12, 18, 24, 30]);
-  assert.deepEqual(book.removed, [6]);
-  assert.equal(book.best?.step, 12);
-  assert.equal(book.newest?.step, 30);
-  assert.deepEqual(names(), ['step_12', 'step_18', 'step_24', 'step_30']);
+  const book = readCheckpointBook(dir, rule);
+  assert.equal(book.violations?.length, 1);
+  assert.match(book.violations![0]!, /step_6 beyond the top 3 by val:accuracy plus the newest/);
+  assert.deepEqual(names(), ['step_12', 'step_18', 'step_24', 'step_30', 'step_6'], 'the pipeline deletes nothing');
 });
 
-test('tmp_step_N (being written) and step dirs without training_info.json are never counted or deleted', async () => {
-  ckpt(6, 0.1);
-  ckpt(12, 0.2);
-  ckpt(18, 0.3);
+test('tmp_step_N (being written) and step dirs without training_info.json are never counted', () => {
   ckpt(24, 0.4);
   ckpt(30, undefined, { tmp: true });
   ckpt(36, undefined, { noInfo: true });
-  const book = await bookkeep(dir, { ...rule, keepTopK: 1 });
+  const book = readCheckpointBook(dir, { ...rule, keepTopK: 1 });
   assert.deepEqual(book.inProgress, ['tmp_step_30']);
   assert.deepEqual(book.retained.map((c) => c.step), [24]);
   assert.equal(book.newest?.step, 24, 'tmp_step_30 is not the newest');
@@ -54,7 +62,7 @@ test('tmp_step_N (being written) and step dirs without training_info.json are ne
 
 test('without any metric, top-k degrades to newest and best is the newest', () => {
   const cs = [6, 12, 18, 24, 30].map((step) => ({ step, dir: `d${step}`, metric: null }));
-  const d = decideRetention(cs, rule);
+  const d = expectedRetention(cs, rule);
   assert.deepEqual(d.keep.map((c) => c.step), [18, 24, 30]);
   assert.equal(d.best?.step, 30);
 });
@@ -66,7 +74,7 @@ test('lower-is-better metrics and ties prefer the higher step', () => {
     { step: 6, dir: 'c', metric: 0.2 },
     { step: 8, dir: 'd', metric: 0.9 },
   ];
-  const d = decideRetention(cs, { metricName: 'train:loss', higherIsBetter: false, keepTopK: 1 });
+  const d = expectedRetention(cs, { metricName: 'train:loss', higherIsBetter: false, keepTopK: 1 });
   assert.equal(d.best?.step, 6);
   assert.deepEqual(d.keep.map((c) => c.step), [6, 8]);
 });
@@ -105,7 +113,7 @@ test('a lock whose pid was reused by another process counts as stale', async () 
 });
 
 test('killGroup also ends descendants that moved to their own process group (e.g. Ray workers)', async () => {
-  const { killGroup, sessionMembers } = await import('../../src/activities/proc.js');
+  const { killGroup, sessionMembers } = await import('../../src/process/proc.js');
   // bash with job control puts `sleep` into its own process group, inside the same session.
   const leader = spawn('bash', ['-c', 'set -m; sleep 300 & wait'], { detached: true, stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 500));

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { ROOT } from '../helpers.js';
+import { ROOT, cli } from '../helpers.js';
 import { loadConfigFile, ConfigError } from '../../src/config/load.js';
 
 const CPU = join(ROOT, 'configs', 'builtin-cpu.yaml');
@@ -37,10 +37,13 @@ test('more workers than Ray GPUs (or CPUs on a CPU head) is an invalid config na
   assert.match(problems(['trainer.cluster.num_workers=0']).join('\n'), /trainer\.cluster\.num_workers/);
 });
 
-test('workers must split a step evenly', () => {
-  const p = problems(['ray.num_gpus=3', 'trainer.cluster.gpus_per_node=3', 'trainer.grpo.num_prompts_per_step=1',
-    'trainer.grpo.num_generations_per_prompt=4']);
-  assert.match(p.join('\n'), /expected a divisor of .* = 4 .*got 3/);
+test("workers must split a step evenly: the trainer's rule, reported by grpo config check", async () => {
+  const sets = ['ray.num_gpus=3', 'trainer.cluster.gpus_per_node=3', 'trainer.grpo.num_prompts_per_step=1', 'trainer.grpo.num_generations_per_prompt=4'];
+  assert.deepEqual(problems(sets), [], 'the pipeline does not repeat the rule');
+  const r = await cli(['config', 'check', CPU, ...sets.flatMap((s) => ['--set', s])]);
+  assert.equal(r.code, 2, r.out);
+  assert.match(r.out, /cluster\.num_workers/);
+  assert.match(r.out, /4/);
 });
 
 test('GPU settings that disagree produce warnings', () => {

@@ -32,7 +32,7 @@ test('a command past its timeout is stopped and reported as failed', async () =>
 });
 
 test("the worker's own malloc setting (from scripts/grpo) does not reach its children; a user's does", async () => {
-  const { childEnv } = await import('../../src/activities/proc.js');
+  const { childEnv } = await import('../../src/process/proc.js');
   const spec = { label: 't', argv: ['true'], cwd: '.', env: {}, passEnv: [] };
   const saved = { a: process.env.MALLOC_ARENA_MAX, m: process.env.GRPO_DEFAULT_MALLOC_ARENA_MAX };
   try {

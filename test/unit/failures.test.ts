@@ -73,8 +73,8 @@ test('an operator kill -9 is not an OOM unless the OOM killer acted', () => {
 // ---------------------------------------------------------------------------------------------
 // Policies
 
-const builtinKnobs: OomKnobs = { backend: 'builtin', microBatch: 8, logprobBatch: null, generationBatch: 8, gpuMemoryUtilization: null, parallelism: 1, parallelismKey: 'cluster.num_workers', gpusPerNode: 0 };
-const nemoKnobs: OomKnobs = { backend: 'nemo_rl', microBatch: 1, logprobBatch: 1, generationBatch: null, gpuMemoryUtilization: 0.8, parallelism: 2, parallelismKey: 'policy.megatron_cfg.tensor_model_parallel_size', gpusPerNode: 8 };
+const builtinKnobs: OomKnobs = { microBatch: 8, logprobBatch: null, generationBatch: 8, generationBatchKey: 'grpo.val_batch_size', gpuMemoryUtilization: null, gpuMemoryUtilizationKey: null, parallelism: 1, parallelismKey: 'cluster.num_workers', parallelismKind: 'data', gpusPerNode: 0 };
+const nemoKnobs: OomKnobs = { microBatch: 1, logprobBatch: 1, generationBatch: null, generationBatchKey: null, gpuMemoryUtilization: 0.8, gpuMemoryUtilizationKey: 'policy.generation.vllm_cfg.gpu_memory_utilization', parallelism: 2, parallelismKey: 'policy.megatron_cfg.tensor_model_parallel_size', parallelismKind: 'tensor', gpusPerNode: 8 };
 const base = { stage: 'train', used: 0, settings: DEFAULT_RECOVERY, retryAfterSeconds: null, oom: builtinKnobs, modelCached: true, random: 0.5 };
 
 test('OOM ladder (built-in): halve the micro batch down to its bound, then the generation batch, then fail', () => {

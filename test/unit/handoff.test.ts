@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { continueTrainer, isPausedAt, liveTrainer, pausedFile, registerTrainer, stopPausedTrainers } from '../../src/activities/handoff.js';
-import { spawnToLog, tailFile } from '../../src/activities/proc.js';
+import { continueTrainer, isPausedAt, liveTrainer, pausedFile, registerTrainer, stopPausedTrainers } from '../../src/process/handoff.js';
+import { spawnToLog, tailFile } from '../../src/process/proc.js';
 import { ROOT, STATE } from '../helpers.js';
 
 const PYTHON = join(STATE, 'envs', 'builtin', 'bin', 'python');

@@ -14,8 +14,9 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { ROOT, STATE, uniq } from '../helpers.js';
 import { resolveRun } from '../../src/activities/index.js';
-import { restartRay, startRay, stopRay } from '../../src/activities/ray.js';
-import { childEnv, groupAlive, killGroup } from '../../src/activities/proc.js';
+import { restartRay, startRay } from '../../src/activities/ray.js';
+import { stopRunRay } from '../../src/ray/stop.js';
+import { childEnv, groupAlive, killGroup } from '../../src/process/proc.js';
 import { backendCtx } from '../../src/activities/support.js';
 import { getBackend } from '../../src/backends/index.js';
 import { headEnv, rayTokenPath } from '../../src/ray/head.js';
@@ -33,7 +34,7 @@ Object.assign(stranger, { HOME: bareHome, RAY_gcs_rpc_server_connect_timeout_s: 
 const runs: ResolvedRun[] = [];
 after(async () => {
   for (const run of runs) {
-    await stopRay({ run }).catch(() => undefined);
+    await stopRunRay(run.paths.runDir).catch(() => undefined);
     rmSync(run.paths.runDir, { recursive: true, force: true });
   }
   rmSync(bareHome, { recursive: true, force: true });
@@ -115,7 +116,7 @@ test("the run's Ray head: token auth, loopback only, a new token on restart, rem
   assert.equal(probe('task', restarted.address, { ...stranger, ...headEnv(tokenPath) }).ran, true, 'the new token works');
 
   // Cleanup removes the token with the head.
-  const { stopped } = await stopRay({ run });
+  const { stopped } = await stopRunRay(run.paths.runDir);
   assert.ok(stopped);
   assert.ok(!existsSync(tokenPath), 'token removed at cleanup');
   assert.ok(!groupAlive(restarted.pid));

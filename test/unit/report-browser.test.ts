@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
-import { reportPython, writeReportForDir } from '../../src/activities/report.js';
+import { reportPython, writeReportForDir } from '../../src/report/write.js';
 import { REPO_ROOT, stateDir } from '../../src/common/state.js';
 import { writeRunFixture } from '../report-fixture.js';
 

@@ -5,13 +5,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compareEvals, evaluateCriteria, expectedCheckpointSteps, renderCriteriaText, slope, type CriteriaInput } from '../../src/report/criteria.js';
-import { collectReportData, savedStepsFromLog } from '../../src/report/data.js';
+import { collectReportData, savedSteps } from '../../src/report/data.js';
 import { renderHtml, renderMarkdown } from '../../src/report/render.js';
-import { reportPython, withReportSection, writeReportForDir } from '../../src/activities/report.js';
+import { reportPython, withReportSection, writeReportForDir } from '../../src/report/write.js';
 import { stateDir } from '../../src/common/state.js';
 import type { MetricRecord } from '../../src/backends/types.js';
 import { writeRunFixture } from '../report-fixture.js';
@@ -82,9 +82,24 @@ test('criteria helpers: slope, expected saves, a step redone after a resume coun
   assert.equal(cmp.delta, 0.1);
 });
 
-test('saved checkpoint steps come from the trainer log (NeMo RL: "Saving checkpoint for step N")', () => {
-  assert.deepEqual(savedStepsFromLog('Saving checkpoint for step 6...\nSaved checkpoint /x/checkpoints/step_6\nSaved checkpoint /x/checkpoints/step_12\n'), [6, 12]);
-  assert.deepEqual(savedStepsFromLog('Saving checkpoint for step 6...\nSaving checkpoint for step 12...\n'), [6, 12]);
+test("saved checkpoint steps come from the trainer's checkpoint_saved events, else NeMo RL's stdout", () => {
+  const logDir = mkdtempSync(join(tmpdir(), 'grpo-saved-'));
+  try {
+    // A line cut short by a crash and a non-event line are skipped; the text in trainer.log is ignored when events exist.
+    writeFileSync(join(logDir, 'trainer_events.jsonl'), [
+      JSON.stringify({ event: 'running', step: 0, time: 1, pid: 7 }),
+      JSON.stringify({ event: 'checkpoint_saved', step: 6, path: '/x/step_6', time: 2, removed: [] }),
+      JSON.stringify({ event: 'checkpoint_saved', step: 12, path: '/x/step_12', time: 3, removed: [] }),
+      '{"event": "checkpoint_sa',
+    ].join('\n'));
+    writeFileSync(join(logDir, 'trainer.log'), 'Saving checkpoint for step 99...\n');
+    assert.deepEqual(savedSteps(logDir), [6, 12]);
+    rmSync(join(logDir, 'trainer_events.jsonl'));
+    writeFileSync(join(logDir, 'trainer.log'), 'Saving checkpoint for step 6...\nSaving checkpoint for step 12...\n');
+    assert.deepEqual(savedSteps(logDir), [6, 12]);
+  } finally {
+    rmSync(logDir, { recursive: true, force: true });
+  }
 });
 
 test('report data and documents from a run dir: tables, ledger, BFCL version and categories, config', () => {

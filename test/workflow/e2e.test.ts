@@ -10,32 +10,21 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { ROOT, STATE, cli, testEnv, uniq } from '../helpers.js';
-import { createWorkers, type PipelineWorkers } from '../../src/worker/index.js';
+import { ROOT, STATE, cli, uniq } from '../helpers.js';
+import { startPipeline, type Pipeline } from '../support/pipeline.js';
 import type { RunStatus, Summary } from '../../src/common/types.js';
-import { isAlive, sessionMembers } from '../../src/activities/proc.js';
+import { isAlive, sessionMembers } from '../../src/process/proc.js';
 import { rayTokenPath } from '../../src/ray/head.js';
 import { clusterPids, listeningSockets, type Listener } from '../support/sockets.js';
 
-delete process.env.GRPO_TRAINER_DIR; // the real trainer
-process.env.GRPO_STATE_DIR = STATE;
-
-let env: TestWorkflowEnvironment;
-let workers: PipelineWorkers;
-let running: Promise<void>;
-const taskQueue = uniq('grpo-e2e');
+let pipeline: Pipeline;
 const runId = uniq('e2e');
 
 before(async () => {
-  env = await testEnv();
-  workers = await createWorkers({ connection: env.nativeConnection, taskQueue, shutdownGraceTime: '5s' });
-  running = workers.run();
+  pipeline = await startPipeline('real', 'grpo-e2e');
 });
 after(async () => {
-  workers.shutdown();
-  await running;
-  await env.teardown();
+  await pipeline.stop();
   rmSync(join(STATE, 'runs', runId), { recursive: true, force: true });
 });
 
@@ -56,7 +45,7 @@ test('end to end with the real trainer and a tiny random model', { timeout: 15 *
     'trainer.policy.generation.max_new_tokens=16',
     'trainer.policy.train_micro_batch_size=2',
   ];
-  const h = await env.client.workflow.start('trainingRun', { taskQueue, workflowId: runId, args: [{ configPath: join(ROOT, 'configs', 'builtin-cpu.yaml'), runId, set }] });
+  const h = await pipeline.start({ configPath: join(ROOT, 'configs', 'builtin-cpu.yaml'), runId, set }, runId);
   // Live status while it runs.
   let sawTrain = false;
   let raySeen: { pid: number; tempDir: string } | null = null;
@@ -111,7 +100,7 @@ test('end to end with the real trainer and a tiny random model', { timeout: 15 *
   const grep = spawnSync('grep', ['-rl', token!, join(STATE, 'runs', runId)], { encoding: 'utf8' });
   assert.equal(grep.stdout.trim(), '', `the token is in ${grep.stdout}`);
   // The CLI reads the finished run.
-  const st = await cli(['status', runId, '--json'], { env: { TEMPORAL_ADDRESS: env.connection.options.address } });
+  const st = await cli(['status', runId, '--json'], { env: { TEMPORAL_ADDRESS: pipeline.env.connection.options.address } });
   assert.equal(st.code, 0, st.out);
   const js = JSON.parse(st.stdout) as RunStatus & { workflowStatus: string };
   assert.equal(js.workflowStatus, 'COMPLETED');

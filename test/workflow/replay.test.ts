@@ -33,8 +33,8 @@ test('a workflow change that reorders activities is caught by the replay', async
   quietRuntime();
   const history = JSON.parse(readFileSync(fixture, 'utf8'));
   // Tamper with the history instead of the code: swap the first activity's type.
-  const ev = (history.events as Record<string, any>[]).find((e) => e.activityTaskScheduledEventAttributes);
-  ev!.activityTaskScheduledEventAttributes.activityType.name = 'prepareData';
+  const ev = (history.events as { activityTaskScheduledEventAttributes?: { activityType: { name: string } } }[]).find((e) => e.activityTaskScheduledEventAttributes);
+  ev!.activityTaskScheduledEventAttributes!.activityType.name = 'prepareData';
   const workflowBundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} } as never });
   await assert.rejects(Worker.runReplayHistory({ workflowBundle }, historyFromJSON(history), 'replay-fixture'), /Nondeterminism|DeterminismViolation|ReplayError/i);
 });

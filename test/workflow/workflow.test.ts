@@ -5,47 +5,30 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync, mkdtempSync, mkdirSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { FAKE_TRAINER, ROOT, STATE, TEMPORAL, testEnv, uniq } from '../helpers.js';
-import { createWorkers, type PipelineWorkers } from '../../src/worker/index.js';
+import { ROOT, TEMPORAL, uniq } from '../helpers.js';
+import { startPipeline, type Pipeline } from '../support/pipeline.js';
 import type { RunStatus, Summary } from '../../src/common/types.js';
-import { isAlive, procCmdline } from '../../src/activities/proc.js';
+import { isAlive, procCmdline } from '../../src/process/proc.js';
 
-process.env.GRPO_TRAINER_DIR = FAKE_TRAINER;
-// Own state dir (the double's fake models/data must never land in the real cache), sharing the
-// real trainer environment so it is not rebuilt.
-const TEST_STATE = mkdtempSync(join(tmpdir(), 'grpo-wf-state-'));
-mkdirSync(join(STATE, 'envs'), { recursive: true });
-symlinkSync(join(STATE, 'envs'), join(TEST_STATE, 'envs'));
-process.env.GRPO_STATE_DIR = TEST_STATE;
 const run = promisify(execFile);
 
+let pipeline: Pipeline;
 let env: TestWorkflowEnvironment;
-let workers: PipelineWorkers;
-let running: Promise<void>;
-const taskQueue = uniq('grpo-test');
-const runDirs: string[] = [];
+let taskQueue: string;
+let TEST_STATE: string;
 
 before(async () => {
-  env = await testEnv();
-  workers = await createWorkers({ connection: env.nativeConnection, taskQueue, shutdownGraceTime: '5s' });
-  running = workers.run();
+  pipeline = await startPipeline('double', 'grpo-test');
+  ({ env, taskQueue, state: TEST_STATE } = pipeline);
 });
-
-after(async () => {
-  workers.shutdown();
-  await running;
-  await env.teardown();
-  void runDirs;
-  if (!process.env.GRPO_KEEP_TEST_STATE) rmSync(TEST_STATE, { recursive: true, force: true });
-});
+after(() => pipeline.stop());
 
 const fast = [
   'model.source=tiny-random',
@@ -60,8 +43,7 @@ const fast = [
 ];
 
 function start(input: Record<string, unknown>, id = uniq('wf')) {
-  runDirs.push(join(TEST_STATE, 'runs', id));
-  return env.client.workflow.start('trainingRun', { taskQueue, workflowId: id, args: [input] });
+  return pipeline.start(input, id);
 }
 
 async function activityCount(id: string): Promise<number> {
@@ -101,7 +83,6 @@ test('an invalid inline config fails the workflow naming the field (no work star
 
 test('the documented Temporal CLI commands start a run and query its status', async () => {
   const id = uniq('cli');
-  runDirs.push(join(TEST_STATE, 'runs', id));
   const input = JSON.stringify({ configPath: 'configs/builtin-cpu.yaml', runId: id, set: fast });
   const address = env.connection.options.address;
   await run(TEMPORAL, ['workflow', 'start', '--address', address, '--type', 'trainingRun', '--task-queue', taskQueue, '--workflow-id', id, '--input', input], { cwd: ROOT });
