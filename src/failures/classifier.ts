@@ -31,6 +31,8 @@ export interface Classification {
   rule: string;
   /** Seconds to wait before retrying, when the failure said (HTTP Retry-After). */
   retryAfterSeconds: number | null;
+  /** The line of the failure's text that a text row matched (it names the cause, e.g. the config key). */
+  evidence?: string;
 }
 
 export interface ClassifierRule {
@@ -39,6 +41,8 @@ export interface ClassifierRule {
   /** Where the matched text or signal comes from. */
   source: string;
   match: (e: FailureEvidence) => boolean;
+  /** For rows that match text: the whole line where the match starts. */
+  evidence?: (e: FailureEvidence) => string | undefined;
 }
 
 const REPORTED_TYPES = new Set<string>(FAILURE_TYPES.filter((t) => t !== 'Unknown'));
@@ -58,7 +62,15 @@ interface TextRow {
 /** Rows that match a known failure text, in the contract's order. */
 const TEXT_RULES: ClassifierRule[] = loadContract<{ rows: TextRow[] }>('failure-texts.json').rows.map((r) => {
   const re = new RegExp(r.pattern, r.flags);
-  return { id: r.id, type: r.type, source: r.source, match: (e: FailureEvidence) => re.test(text(e)) };
+  const line = (e: FailureEvidence) => {
+    const t = text(e);
+    const m = re.exec(t);
+    if (!m) return undefined;
+    const start = t.lastIndexOf('\n', m.index) + 1;
+    const end = t.indexOf('\n', m.index + Math.max(1, m[0].length));
+    return t.slice(start, end < 0 ? undefined : end).trim();
+  };
+  return { id: r.id, type: r.type, source: r.source, match: (e: FailureEvidence) => re.test(text(e)), evidence: line };
 });
 
 export const RULES: ClassifierRule[] = [
@@ -108,7 +120,8 @@ export function classifyFailure(e: FailureEvidence): Classification {
     if (!rule.match(e)) continue;
     const type = rule.id === 'report-type' ? (e.report!.type as FailureType) : rule.type;
     const retryAfterSeconds = type === 'RateLimited' ? (e.report?.retryAfterSeconds ?? parseRetryAfter(text(e))) : null;
-    return { type, rule: rule.id, retryAfterSeconds };
+    const evidence = rule.evidence?.(e);
+    return { type, rule: rule.id, retryAfterSeconds, ...(evidence ? { evidence } : {}) };
   }
   /* c8 ignore next: the catch-all always matches */
   return { type: 'Unknown', rule: 'catch-all', retryAfterSeconds: null };

@@ -33,7 +33,7 @@ export interface RecoverySettings {
 }
 
 export const DEFAULT_RECOVERY: RecoverySettings = {
-  budgets: { OutOfMemory: 3, RayFailure: 3, RateLimited: 6, StorageError: 2, Killed: 3, WorkerLost: 3, Unknown: 3, InvalidConfig: 0, InvalidData: 0, ModelLoad: 0 },
+  budgets: { OutOfMemory: 3, RayFailure: 3, RateLimited: 6, StorageError: 2, Killed: 3, Hung: 2, WorkerLost: 3, Unknown: 3, InvalidConfig: 0, InvalidData: 0, ModelLoad: 0 },
   oom: { min_micro_batch_size: 1, min_gpu_memory_utilization: 0.5, gpu_memory_utilization_step: 0.1, max_parallelism: null },
   backoff: { initial_s: 10, max_s: 600 },
   force_cleanup: false,
@@ -85,6 +85,8 @@ export interface DecideInput {
   retryAfterSeconds: number | null;
   oom: OomKnobs | null;
   modelCached: boolean;
+  /** Who runs the run's Ray cluster: the pipeline (restarted after a Ray failure), the user (\`ray.address\`), or the trainer itself (NeMo RL; absent: the pipeline). */
+  rayOwner?: 'pipeline' | 'user' | 'trainer';
   /** In [0,1): jitter source. */
   random: number;
 }
@@ -147,6 +149,13 @@ export function decide(i: DecideInput): RecoveryAction {
       return { ...base(`${c.what}; resuming from the newest checkpoint`), configChanges: c.changes };
     }
     case 'RayFailure':
+      if (i.rayOwner === 'trainer')
+        return {
+          ...base(`relaunching; the trainer starts its own Ray cluster and resumes from its newest checkpoint${settings.force_cleanup ? ' (after the host-wide force cleanup)' : ''}`),
+          waitSeconds: backoffSeconds(i.used, { initial_s: 2, max_s: settings.backoff.max_s }, i.random),
+        };
+      if (i.rayOwner === 'user')
+        return { ...base("checked the user's Ray cluster again; resuming"), restartRay: true, waitSeconds: backoffSeconds(i.used, { initial_s: 2, max_s: settings.backoff.max_s }, i.random) };
       return {
         ...base(`restarted this run's Ray cluster${settings.force_cleanup ? ' after host-wide force cleanup' : ''}; resuming`),
         restartRay: true,
@@ -173,6 +182,8 @@ export function decide(i: DecideInput): RecoveryAction {
       return base('Temporal retried the activity after its heartbeat timed out; the old trainer was stopped first');
     case 'Killed':
       return base('resuming from the newest checkpoint');
+    case 'Hung':
+      return base('stopped the silent trainer; resuming from the newest checkpoint');
     default:
       return { ...base(`retrying with backoff`), waitSeconds: backoffSeconds(i.used, settings.backoff, i.random) };
   }

@@ -9,6 +9,7 @@ export const FAILURE_TYPES = [
   'ModelLoad',
   'StorageError',
   'Killed',
+  'Hung',
   'WorkerLost',
   'Unknown',
 ] as const;

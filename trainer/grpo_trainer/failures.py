@@ -24,7 +24,7 @@ from .errors import TrainerError
 
 # Categories looked for across the whole chain, most specific first: an OOM
 # inside a Ray worker is an OOM (smaller batch helps), not a Ray failure.
-PRECEDENCE = ("OutOfMemory", "StorageError", "RateLimited", "RayFailure")
+PRECEDENCE = ("OutOfMemory", "StorageError", "RateLimited", "RayFailure", "InvalidConfig")
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class FailureText:
 
 
 # The table's flags, in the letters JavaScript uses (the pipeline compiles the same rows).
-_FLAGS = {"i": re.IGNORECASE}
+_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE}
 
 
 def _load_texts() -> tuple[FailureText, ...]:

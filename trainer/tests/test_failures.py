@@ -120,6 +120,14 @@ KNOWN_TEXTS = [
     ("RuntimeError: Failed to connect to GCS within 60 seconds", "RayFailure"),
     ("the raylet on node abc has died", "RayFailure"),
     ("OSError: [Errno 28] No space left on device", "StorageError"),
+    ("nemo_rl.utils.config.OverridesError: Failed to parse Hydra overrides: Could not override 'grpo.x'.",
+     "InvalidConfig"),
+    ("omegaconf.errors.MissingMandatoryValue: Missing mandatory value: policy.generation.vllm_cfg.tool_parser_plugin",
+     "InvalidConfig"),
+    ("Traceback (most recent call last):\n  File \"run_grpo_nemo_gym.py\", line 186, in main\n"
+     "KeyError: 'checkpoint_dir'", "InvalidConfig"),
+    ("ValueError: A non-null `grpo.max_val_samples` parameter is not supported.", "InvalidConfig"),
+    ("wandb: ERROR api_key not configured (no-tty). call wandb.login(key=[your_api_key])", "InvalidConfig"),
 ]
 
 
