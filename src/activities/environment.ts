@@ -6,6 +6,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import { getBackend } from '../backends/index.js';
+import { log } from '../common/activity-context.js';
 import { checkConfigWarnings } from '../common/trainer-command.js';
 import type { EnvInfo, ResolvedRun } from '../common/types.js';
 import { ensureTrainerEnvironment } from '../environment/trainer.js';
@@ -23,14 +24,18 @@ export async function prepareEnvironment(input: { run: ResolvedRun; force?: bool
  */
 export async function checkTrainerConfig(input: { run: ResolvedRun; env: EnvInfo }): Promise<{ ok: boolean; skipped: boolean; warnings: string[] }> {
   const { run, env } = input;
-  const spec = getBackend(run.config.backend).checkConfig(backendCtx(run, { env }));
-  if (!spec) return { ok: true, skipped: true, warnings: [] };
+  const backend = getBackend(run.config.backend);
+  const pre = backend.preflight?.(backendCtx(run, { env }), process.env) ?? { errors: [], warnings: [] };
+  if (pre.errors.length) throw ApplicationFailure.create({ type: 'InvalidConfig', nonRetryable: true, message: pre.errors.join('; ') });
+  for (const w of pre.warnings) log('warn', w);
+  const spec = backend.checkConfig(backendCtx(run, { env }));
+  if (!spec) return { ok: true, skipped: true, warnings: pre.warnings };
   const logName = 'check-config.log';
   await rm(join(run.paths.logDir, logName), { force: true });
   const r = await runSimple(run, spec, logName, 'prepareEnvironment');
   if (r.code === 0) {
     const out = await readFile(join(run.paths.logDir, logName), 'utf8').catch(() => r.tail);
-    return { ok: true, skipped: false, warnings: checkConfigWarnings(out) };
+    return { ok: true, skipped: false, warnings: [...pre.warnings, ...checkConfigWarnings(out)] };
   }
   if (r.code === 2) {
     const lines = r.tail.trim().split('\n').filter((l) => l.trim() && !l.startsWith('====='));

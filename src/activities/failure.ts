@@ -69,7 +69,7 @@ export async function failureFromTrainer(run: ResolvedRun, stage: StageName, r: 
   const message = redact(
     report && report.type !== 'Unknown'
       ? `${label} failed: ${report.type}: ${report.message}`
-      : `${label} exited with ${how}: ${c.type} (classifier rule ${c.rule})${report ? `: ${report.message}` : ''}\n${r.tail.slice(-1500)}`,
+      : `${label} exited with ${how}: ${c.type} (classifier rule ${c.rule})${report ? `: ${report.message}` : c.evidence ? `: ${c.evidence}` : ''}\n${r.tail.slice(-1500)}`,
   );
   await reportProgress({ stage, attempt: attempt(), failure: { type: c.type, message, step: details.step } }, { force: true });
   throw ApplicationFailure.create({ type: c.type, message, nonRetryable: true, details: [details] });

@@ -13,7 +13,7 @@ import { backendCtx } from './support.js';
 export async function fetchModel(input: { run: ResolvedRun; env: EnvInfo }): Promise<ModelInfo> {
   const { run, env } = input;
   const m = getBackend(run.config.backend).model(backendCtx(run, { env }));
-  if (!m.command) return { modelDir: m.dir, fingerprint: 'external' };
+  if (!m.command) return { modelDir: m.ref ?? m.dir, fingerprint: 'external' };
   await mkdir(join(m.dir, '..'), { recursive: true });
   const modelFailure = join(m.dir, '..', 'failure.json');
   await rm(modelFailure, { force: true });
@@ -27,7 +27,7 @@ export async function fetchModel(input: { run: ResolvedRun; env: EnvInfo }): Pro
     .reverse()
     .find((l) => l.trim().startsWith('{'));
   let fingerprint = 'unknown';
-  let modelDir = m.dir;
+  let modelDir = m.ref ?? m.dir;
   if (lastJson) {
     try {
       const o = JSON.parse(lastJson) as { model_dir?: string; fingerprint?: string };

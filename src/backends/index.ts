@@ -1,6 +1,6 @@
 import type { BackendAdapter } from './types.js';
 import { builtinBackend } from './builtin.js';
-import { nemoRlBackend } from './nemo_rl.js';
+import { nemoRlBackend } from './nemo_rl/index.js';
 
 export function getBackend(name: string): BackendAdapter {
   if (name === 'builtin') return builtinBackend;

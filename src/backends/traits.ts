@@ -24,6 +24,8 @@ export interface BackendTraits {
   forcedVenvRebuild: boolean;
   /** Its environment runs grpo_trainer's tools: report plots, checkpoint export, serving for BFCL. */
   runsTrainerTools: boolean;
+  /** It starts (or joins) its own Ray cluster: after a Ray failure it is relaunched, not given a new head. */
+  ownRayCluster: boolean;
   oom: OomKnobSpec;
 }
 
@@ -32,6 +34,7 @@ export const BACKEND_TRAITS: Record<'builtin' | 'nemo_rl', BackendTraits> = {
     singleLaunch: false,
     forcedVenvRebuild: false,
     runsTrainerTools: true,
+    ownRayCluster: false,
     oom: {
       // trainer/grpo_trainer/config/schema.py: PolicyConfig.train_micro_batch_size, GrpoConfig.val_batch_size
       microBatchDefault: 4,
@@ -45,6 +48,7 @@ export const BACKEND_TRAITS: Record<'builtin' | 'nemo_rl', BackendTraits> = {
     singleLaunch: true,
     forcedVenvRebuild: true,
     runsTrainerTools: false,
+    ownRayCluster: true,
     oom: {
       // The workplace recipe's own value.
       microBatchDefault: 1,

@@ -75,9 +75,22 @@ export interface BackendAdapter extends BackendTraits {
   /** The plan's lines for the train stage (`grpo plan`), given its first launch. */
   planTraining(ctx: BackendContext, launch: CommandSpec, segmentEnds: number[], handoff?: SegmentHandoff): string[];
   environment(ctx: BackendContext): EnvSpec;
-  /** Where the model lives / how it is fetched; null command → nothing to fetch. */
-  model(ctx: BackendContext): { dir: string; command: CommandSpec | null };
+  /** Where the model lives / how it is fetched (null command: nothing to fetch); `ref`: what the trainer is given instead of `dir` (a Hub id). */
+  model(ctx: BackendContext): { dir: string; command: CommandSpec | null; ref?: string };
   data(ctx: BackendContext): { dir: string; command: CommandSpec | null; train: string; validation: string; manifest: string };
+  /** For data the backend does not prepare: what is wrong with the files (null: fine). */
+  checkData?(d: { train: string; validation: string }): string | null;
+  /** Checks that need the worker's environment (secrets present, the checkout usable), before anything runs. */
+  preflight?(ctx: BackendContext, workerEnv: NodeJS.ProcessEnv): { errors: string[]; warnings: string[] };
+  /** Where the launch runs (default local). */
+  launcher?(config: PipelineConfig): 'local' | 'slurm';
+  /** Slurm: where ray.sub writes its per-job logs, and the resubmission after a failed job. */
+  slurmLogBase?(ctx: BackendContext): string;
+  resubmit?(ctx: BackendContext): CommandSpec;
+  /** Progress from the trainer's stdout: a step reached, the run's real length, training under way. */
+  parseDriverLine?(line: string): { step?: number; total?: number; running?: boolean } | null;
+  /** A command that refreshes metricsFile from the trainer's own logs (e.g. TensorBoard), run now and then. */
+  refreshMetrics?(ctx: BackendContext, python: string): CommandSpec;
   /**
    * Training launch up to (and including a checkpoint at) global step `stopAfterStep`. With
    * `handoff` (backends whose `segmentHandoff` is true) the trainer then waits for the next segment

@@ -62,7 +62,7 @@ export function renderPlan(loaded: LoadedConfig, runId = '<run-id>'): string {
       }),
     ]);
   else stage('startRay: skipped (ray.enabled=false)', []);
-  const evalSpec = backend.evaluate(ctx, model.dir, join(paths.evalDir, 'baseline.json'));
+  const evalSpec = backend.evaluate(ctx, model.ref ?? model.dir, join(paths.evalDir, 'baseline.json'));
   stage(`baselineEval${cfg.eval.baseline ? '' : ' (skipped: eval.baseline=false)'}`, evalSpec ? [renderCommand(evalSpec)] : ['    (not supported by this backend)']);
   const bounds: number[] = [];
   for (let s = seg; s < total; s += seg) bounds.push(s);
@@ -72,7 +72,7 @@ export function renderPlan(loaded: LoadedConfig, runId = '<run-id>'): string {
   const trainBody = backend.planTraining(ctx, launch, bounds, handoff);
   stage(`train: ${backend.singleLaunch ? `up to ${total} steps (bounded by grpo.max_num_epochs)` : `${total} steps`}`, trainBody);
   const c = cfg.trainer.checkpointing;
-  stage(`checkpoint bookkeeping after each segment: keep top ${c.keep_top_k} by ${c.metric_name} (${c.higher_is_better ? 'higher' : 'lower'} is better) plus the newest; tmp_step_N is never counted or deleted`, [
+  stage(`checkpoint bookkeeping after each segment: the trainer keeps the top ${c.keep_top_k} by ${c.metric_name} (${c.higher_is_better ? 'higher' : 'lower'} is better) plus the newest; the pipeline reads step_N/training_info.json, picks the best and checks that (tmp_step_N is never counted)`, [
     `    checkpoints: ${paths.checkpointDir}/step_N (save_period ${c.save_period}, val_period ${cfg.trainer.grpo.val_period})`,
   ]);
   const fin = backend.evaluate(ctx, join(paths.checkpointDir, 'step_<best>'), join(paths.evalDir, 'final.json'));

@@ -216,6 +216,8 @@ export interface ProgressUpdate {
   lostAttempt?: { failedAtMs: number; stepAtFailure: number | null; checkpointStep: number | null; workSinceMs: number | null; action: string };
   /** The trainer of this attempt is running (model loaded, training resumed) at epoch ms `atMs`, from `fromStep`. */
   running?: { atMs: number; fromStep: number; launchedAtMs: number };
+  /** The run's real length, as the trainer says it (NeMo RL's `Step N/M`: bounded by epochs and data). */
+  totalSteps?: number;
 }
 
 export interface StageStatus {

@@ -28,6 +28,8 @@ const runSection = z.strictObject({
   segment_handoff_timeout_s: nonNegInt.default(600),
   /** Hard upper bound of one training segment. */
   segment_timeout_min: posInt.default(480),
+  /** A trainer whose output stays silent this long is treated as hung: stopped and relaunched from its newest checkpoint (null: never). */
+  hang_timeout_min: z.number().positive().nullable().default(60),
   /** Temporal attempts per training segment for worker loss / heartbeat timeouts (each resumes from the newest checkpoint). */
   max_attempts: posInt.default(3),
   /**
@@ -44,6 +46,7 @@ const budgetsSection = z.strictObject({
   RateLimited: nonNegInt.default(6),
   StorageError: nonNegInt.default(2),
   Killed: nonNegInt.default(3),
+  Hung: nonNegInt.default(2),
   WorkerLost: nonNegInt.default(3),
   Unknown: nonNegInt.default(3),
 });
@@ -122,15 +125,42 @@ const dataSection = z.strictObject({
   val_fraction: z.number().gt(0).lt(1).default(0.2),
 });
 
+const slurmSection = z.strictObject({
+  /** NeMo RL's Slurm launcher, relative to the checkout (or absolute). */
+  ray_sub: z.string().min(1).default('ray.sub'),
+  /** The container every node runs (ray.sub's CONTAINER): the seed's image. */
+  container: z.string().default('nvcr.io/nvidia/nemo-rl:v0.4.0'),
+  /** ray.sub's MOUNTS (src:dst[,...]); empty: the checkout and the state dir, each at its own path. */
+  mounts: z.string().default(''),
+  /** sbatch --time (minutes, or [days-]hours:minutes:seconds). */
+  time: z.union([z.string().min(1), posInt]).transform(String).default('4:0:0'),
+  account: z.string().min(1).nullable().default(null),
+  partition: z.string().min(1).nullable().default(null),
+  /** More sbatch options, passed as given (e.g. ["--exclusive"]). */
+  extra_args: z.array(z.string().min(1)).default([]),
+  /** Seconds between two looks at the job (squeue / sacct). */
+  poll_s: posInt.default(15),
+});
+
 const nemoRlSection = z.strictObject({
   /** Path to a NeMo RL checkout (needed to run, not to plan). */
   repo_dir: z.string().min(1).default('RL'),
-  config_path: z.string().min(1).default('examples/penguin/grpo_workplace_assistant_nemotron_nano_v2_9b.yaml'),
-  script: z.string().min(1).default('examples/penguin/run_grpo_penguin.py'),
+  /** Run script and recipe; null: from the checkout's layout (examples/nemo_gym, or the seed's examples/penguin names). */
+  config_path: z.string().min(1).nullable().default(null),
+  script: z.string().min(1).nullable().default(null),
   wandb_project: z.string().min(1).default('${USER}-nemo-gym-rl-integration'),
-  exp_name: z.string().min(1).default('$(date +%Y%m%d)/penguin_grpo/nemotron_nano_v2_9b/workplace_assistant_001'),
+  /** W&B run name; <run-id> is replaced by the run's id. */
+  exp_name: z.string().min(1).default('$(date +%Y%m%d)/nemo_gym_grpo/nemotron_nano_v2_9b/<run-id>'),
   torch_cuda_arch_list: z.string().min(1).default('9.0 10.0'),
+  /** Hugging Face cache, relative to the checkout (made absolute: NeMo RL hands it to every Ray worker). */
   hf_home: z.string().min(1).default('.cache/'),
+  /** Extra Hydra overrides for every launch, e.g. "policy.generation.vllm_cfg.tool_parser_plugin=/abs/path.py"; `++` is added when the recipe lacks the key. */
+  overrides: z.array(z.string().regex(/^\+{0,2}[A-Za-z0-9_.-]+=/, 'key=value (a Hydra override)')).default([]),
+  /** Where the launch runs: this machine, Slurm (sbatch ray.sub), or auto (Slurm when trainer.cluster.num_nodes > 1). */
+  launcher: z.enum(['auto', 'local', 'slurm']).default('auto'),
+  slurm: slurmSection.default(slurmSection.parse({})),
+  /** Apply the tutorial's two chat-template edits to the downloaded tokenizer_config.json. */
+  tokenizer_edits: z.boolean().default(true),
 });
 
 const grpoSection = z.looseObject({

@@ -126,8 +126,11 @@ export async function killGroup(pgid: number, graceMs = 10_000): Promise<void> {
 }
 
 export interface Spawned {
+  /** Its process group (0 when it is not a local process, e.g. a Slurm job). */
   pid: number;
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** How to stop it when it is not a local process group. */
+  cancel?: () => Promise<void>;
 }
 
 /** Spawn detached into its own process group with stdout+stderr appended to logFile. */

@@ -23,6 +23,8 @@ export interface TrackOptions {
   onTick?: () => Promise<unknown> | unknown;
   /** Polled every 100 ms: once true, return and leave the process running. */
   until?: () => boolean;
+  /** Heartbeat details until the first tick has run (the first heartbeat goes out at once; later ones are throttled). */
+  initialDetails?: unknown;
 }
 
 /**
@@ -41,14 +43,14 @@ export async function trackProcess(child: Spawned, label: string, logFile: strin
   let cancelled = false;
   const onAbort = () => {
     cancelled = true;
-    log('warn', `cancelling: stopping process group ${child.pid} (${label})`);
-    void killGroup(child.pid);
+    log('warn', `cancelling: stopping ${child.cancel ? label : `process group ${child.pid} (${label})`}`);
+    void (child.cancel ? child.cancel() : killGroup(child.pid));
   };
   signal?.addEventListener('abort', onAbort);
   if (signal?.aborted) onAbort();
   // Heartbeats come from their own timer with the latest details, never waiting on slow work
   // (metrics parsing, progress signals), so a loaded machine does not cause heartbeat timeouts.
-  let details: unknown = { label, pid: child.pid };
+  let details: unknown = opts.initialDetails ?? { label, pid: child.pid };
   let ticking = false;
   const tick = async () => {
     if (ticking) return;

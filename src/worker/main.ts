@@ -3,10 +3,10 @@ import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporali
 import { connectionOptions, serverTarget, unreachableMessage } from '../common/connection.js';
 import { PinoTemporalLogger, createPino } from './logger.js';
 import { createWorkers } from './index.js';
-import { TASK_QUEUE, TRAIN_TASK_QUEUE } from '../common/types.js';
+import { TASK_QUEUE, trainQueueFor } from '../common/types.js';
 import { stateDir } from '../common/state.js';
 
-export async function runWorkerMain(o: { maxTrainingActivities: number; shutdownGraceTime: string }): Promise<number> {
+export async function runWorkerMain(o: { maxTrainingActivities: number; shutdownGraceTime: string; taskQueue?: string }): Promise<number> {
   const p = createPino();
   Runtime.install({
     logger: new PinoTemporalLogger(p),
@@ -21,9 +21,10 @@ export async function runWorkerMain(o: { maxTrainingActivities: number; shutdown
     return 3;
   }
   try {
-    const workers = await createWorkers({ connection, namespace: target.namespace, maxTrainingActivities: o.maxTrainingActivities, shutdownGraceTime: o.shutdownGraceTime });
+    const taskQueue = o.taskQueue ?? TASK_QUEUE;
+    const workers = await createWorkers({ connection, namespace: target.namespace, taskQueue, maxTrainingActivities: o.maxTrainingActivities, shutdownGraceTime: o.shutdownGraceTime });
     p.info(
-      { address: target.address, namespace: target.namespace, taskQueues: [TASK_QUEUE, TRAIN_TASK_QUEUE], maxTrainingActivities: o.maxTrainingActivities, stateDir: stateDir() },
+      { address: target.address, namespace: target.namespace, taskQueues: [taskQueue, trainQueueFor(taskQueue)], maxTrainingActivities: o.maxTrainingActivities, stateDir: stateDir() },
       'grpo worker started',
     );
     await workers.run();

@@ -77,6 +77,7 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
   setHandler(progressSignal, (u: ProgressUpdate) => {
     status.attempts[u.stage] = Math.max(status.attempts[u.stage] ?? 0, u.attempt);
     if (u.step !== undefined && u.stage === 'train') status.step = Math.max(status.step, u.step);
+    if (u.totalSteps) status.totalSteps = u.totalSteps;
     if (u.train) status.latestTrain = { ...status.latestTrain, ...u.train };
     if (u.validation) status.latestValidation = { ...status.latestValidation, ...u.validation };
     if (u.failure) status.failures.push({ stage: u.stage, attempt: u.attempt, time: iso(Date.now()), ...u.failure, step: u.failure.step ?? null });
@@ -212,6 +213,7 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
           retryAfterSeconds: d?.retryAfterSeconds ?? null,
           oom: oomKnobs(cfg, run.trainerOverrides ?? []),
           modelCached: modelCached || (d?.modelCached ?? false),
+          rayOwner: ray ? (ray.external ? 'user' : 'pipeline') : traits.ownRayCluster ? 'trainer' : 'pipeline',
           random: Math.random(),
         });
         const entry: LedgerEntry = ledgerEntry({

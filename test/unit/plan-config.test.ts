@@ -7,32 +7,30 @@ import { loadConfigFile, parseSet, validateConfig, ConfigError } from '../../src
 import { renderPlan } from '../../src/cli/plan.js';
 import { redact } from '../../src/common/redact.js';
 
-test('plan for the NeMo RL recipe shows the seed launch, its environment (secrets redacted) and optional force-cleanup', () => {
+test("plan for the NeMo RL recipe: the seed's launch form, its environment (secrets redacted), force-cleanup only when allowed", () => {
   const prev = process.env.HF_TOKEN;
   process.env.HF_TOKEN = 'hf_secretsecretsecretsecret';
   try {
-    const plan = renderPlan(loadConfigFile(join(ROOT, 'configs', 'nemo-rl-nemotron-nano-9b.yaml')));
+    const plan = renderPlan(loadConfigFile(join(ROOT, 'configs', 'nemo-rl-nemotron-nano-9b.yaml')), 'r1');
     for (const s of [
-      'EXP_NAME="$(date +%Y%m%d)/penguin_grpo/nemotron_nano_v2_9b/workplace_assistant_001"',
-      'CONFIG_PATH=examples/penguin/grpo_workplace_assistant_nemotron_nano_v2_9b.yaml',
+      'EXP_NAME="$(date +%Y%m%d)/nemo_gym_grpo/nemotron_nano_v2_9b/r1"',
+      'CONFIG_PATH=examples/nemo_gym/grpo_workplace_assistant_nemotron_nano_v2_9b.yaml',
       'TORCH_CUDA_ARCH_LIST="9.0 10.0"',
-      'HF_HOME=.cache/',
       'NRL_FORCE_REBUILD_VENVS=true',
-      'uv run python examples/penguin/run_grpo_penguin.py',
+      'uv run python examples/nemo_gym/run_grpo_nemo_gym.py',
       '--config=$CONFIG_PATH',
       'logger.wandb.project="${USER}-nemo-gym-rl-integration"',
       'logger.wandb.name=$EXP_NAME',
-      'logger.log_dir=results/$EXP_NAME',
-      'pkill -f VllmAsyncGenerationWorker',
-      'ray stop --force',
-      'python -c "import ray; ray.shutdown()"',
-      'optional force-cleanup',
       "HF_TOKEN=<redacted; taken from the worker's environment>",
       "WANDB_API_KEY=<redacted; taken from the worker's environment",
-      'keep top 3 by val:accuracy',
+      'the trainer keeps the top 3 by val:accuracy',
     ])
       assert.ok(plan.includes(s), `plan lacks ${s}\n${plan}`);
+    assert.match(plan, /HF_HOME=\/\S+\/\.cache/, 'HF_HOME is absolute');
     assert.ok(!plan.includes('hf_secretsecretsecretsecret'));
+    assert.ok(!plan.includes('pkill -f VllmAsyncGenerationWorker'), 'the host-wide cleanup is not planned unless allowed');
+    const forced = renderPlan(loadConfigFile(join(ROOT, 'configs', 'nemo-rl-nemotron-nano-9b.yaml'), ['recovery.force_cleanup=true']), 'r1');
+    for (const s of ['pkill -f VllmAsyncGenerationWorker', 'ray stop --force', "import ray; ray.shutdown()"]) assert.ok(forced.includes(s), `forced plan lacks ${s}`);
   } finally {
     if (prev === undefined) delete process.env.HF_TOKEN;
     else process.env.HF_TOKEN = prev;

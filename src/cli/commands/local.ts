@@ -56,12 +56,13 @@ export const worker: Command = {
   options: {
     'max-training-activities': { type: 'string', value: 'N', help: 'training/evaluation activities at a time (default 1, or GRPO_MAX_TRAINING_ACTIVITIES)' },
     'shutdown-grace': { type: 'string', value: 'DURATION', default: '30s', help: 'how long running activities get to finish on shutdown' },
+    'task-queue': { type: 'string', value: 'NAME', help: 'the workflow task queue (default grpo-pipeline, or GRPO_TASK_QUEUE); training uses <NAME>-train' },
   },
   async run(p) {
     const { runWorkerMain } = await import('../../worker/main.js');
     const n = Number(str(p, 'max-training-activities') ?? process.env.GRPO_MAX_TRAINING_ACTIVITIES ?? 1);
     if (!Number.isInteger(n) || n < 1) throw new CliError(`--max-training-activities: expected a positive whole number, got ${str(p, 'max-training-activities')}`, 2);
-    return runWorkerMain({ maxTrainingActivities: n, shutdownGraceTime: str(p, 'shutdown-grace')! });
+    return runWorkerMain({ maxTrainingActivities: n, shutdownGraceTime: str(p, 'shutdown-grace')!, taskQueue: str(p, 'task-queue') ?? process.env.GRPO_TASK_QUEUE });
   },
 };
 
