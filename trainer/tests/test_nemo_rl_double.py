@@ -14,6 +14,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -335,8 +336,9 @@ def test_hang_prints_nothing_more(checkout: Checkout) -> None:
     log = checkout.root / "results" / "hang.log"
     log.parent.mkdir(exist_ok=True)
     with open(log, "w") as fh:
+        # Own session: `uv run` does not pass SIGKILL on, so the whole group is killed below.
         proc = subprocess.Popen(checkout.command(*overrides), cwd=checkout.root, env=env, stdout=fh,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT, start_new_session=True)
         try:
             deadline = time.time() + 60
             marker = f"{BAR} Step 2/3 {BAR}\n▶ Preparing batch...\n▶ Generating responses for batch of size 8...\n"
@@ -348,7 +350,7 @@ def test_hang_prints_nothing_more(checkout: Checkout) -> None:
             assert proc.poll() is None
             assert len(log.read_text()) == size
         finally:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
 
