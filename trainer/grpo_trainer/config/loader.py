@@ -194,6 +194,16 @@ def validate(cfg: TrainerConfig, check_paths: bool = True) -> list[str]:
              f"expected 'domain' or 'all', got {cfg.env.workplace_assistant.tools!r}")
     _require(cfg.cluster.num_workers is None or cfg.cluster.num_workers >= 1, "cluster.num_workers",
              "must be >= 1 or null")
+    ws = cfg.warm_start
+    _require(ws.epochs > 0, "warm_start.epochs", "must be > 0")
+    _require(ws.max_examples is None or ws.max_examples >= 1, "warm_start.max_examples", "must be >= 1 or null")
+    _require(ws.lr > 0, "warm_start.lr", "must be > 0")
+    _require(ws.batch_size >= 1, "warm_start.batch_size", "must be >= 1")
+    _require(ws.gradient_accumulation_steps >= 1, "warm_start.gradient_accumulation_steps", "must be >= 1")
+    _require(ws.max_length >= 16, "warm_start.max_length", "must be >= 16 tokens")
+    _require(ws.trainable_layers is None or ws.trainable_layers >= 1, "warm_start.trainable_layers",
+             "must be >= 1 or null (all layers)")
+    _require(ws.save_steps >= 1, "warm_start.save_steps", "must be >= 1")
     rs = g.reward_shaping
     _require(rs.overlong_buffer_length >= 0, "grpo.reward_shaping.overlong_buffer_length", "must be >= 0")
     _require(rs.max_response_length is None or rs.max_response_length > rs.overlong_buffer_length,

@@ -164,6 +164,34 @@ class ClusterConfig:
 
 
 @dataclass
+class WarmStartConfig:
+    """(built-in) Supervised fine-tuning on tool-calling traces before GRPO
+    (`python -m grpo_trainer warm-start`, training/warm_start.py): the base
+    model almost never completes a task, so GRPO alone has no signal.
+
+    The defaults are the CPU config's (configs/builtin-cpu.yaml), sized for a
+    2-core CPU and SmolLM2-135M: the top 8 of 30 layers, one pass over at most
+    200 traces of at most 1,024 tokens, about 9 minutes (docs/trainer.md).
+    """
+
+    enabled: bool = False
+    # Passes over the traces (fractions allowed: 1.5 = one and a half).
+    epochs: float = 1.0
+    # Use at most this many traces (a sample seeded by grpo.seed; null = all that fit max_length).
+    max_examples: int | None = 128
+    lr: float = 2.0e-4
+    batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    # Tokens of one rendered trace; longer traces are dropped (and counted), never truncated.
+    max_length: int = 1024
+    # Train only the top N decoder layers (null = all layers; not inherited from policy.trainable_layers,
+    # which budgets GRPO steps, not one supervised pass).
+    trainable_layers: int | None = 8
+    # Optimizer steps between Trainer checkpoints (a killed warm start resumes from the newest).
+    save_steps: int = 5
+
+
+@dataclass
 class TrainerConfig:
     grpo: GrpoConfig = field(default_factory=GrpoConfig)
     loss_fn: LossFnConfig = field(default_factory=LossFnConfig)
@@ -173,3 +201,4 @@ class TrainerConfig:
     env: EnvConfig = field(default_factory=EnvConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    warm_start: WarmStartConfig = field(default_factory=WarmStartConfig)

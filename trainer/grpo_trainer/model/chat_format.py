@@ -18,6 +18,15 @@ ChatML's special tokens (so no new embeddings are needed) and renders:
 
 The template is prefix-preserving (each message renders independently), which
 TRL's multi-turn loop requires to splice tool results into a rollout.
+
+`training_chat_template` is the same template with transformers'
+`{% generation %}` markers around exactly the tokens a rollout generates: an
+assistant turn's text and calls and its closing `<|im_end|>` (not the newline
+after it, not the prefilled opener of the first turn). The supervised warm
+start (training/warm_start.py) masks its loss with them. It is derived from
+the one template by anchored replacements and renders the same bytes
+(tests/test_warm_start.py checks that); tokenizers that are saved, exported or
+used for rollouts and evaluation carry the plain template.
 """
 
 from __future__ import annotations
@@ -87,16 +96,47 @@ def chat_template(prefill_tool_call: bool = False) -> str:
     return CHAT_TEMPLATE.replace("__PREFILL__", _PREFILL_JINJA if prefill_tool_call else "")
 
 
-def install_chat_format(tokenizer: Any, prefill_tool_call: bool = False) -> Any:
+# Where the training variant differs from the template (each text occurs once in it).
+_ASSISTANT_OPEN = "{%- elif message['role'] == 'assistant' %}{{- '<|im_start|>assistant\\n' }}"
+_CALL_OPEN = "{{- '<tool_call>{\"name\": \"' + fn['name']"
+_ASSISTANT_CLOSE = "{{- '<|im_end|>\\n' }}{%- elif message['role'] == 'tool' %}"
+# A turn is prefilled exactly when the rollout's generation prompt for it (the messages before it,
+# add_generation_prompt=True) ends with PREFILL: the first assistant turn, not after a tool result.
+# The warm start keeps only traces whose prefilled turn starts with a call (what the opener forces).
+_PREFILLED_JINJA = ("{%- set prefilled = not message['content'] and message['tool_calls'] is defined "
+                    "and message['tool_calls'] and (loop.first or messages[loop.index0 - 1]['role'] != 'tool') "
+                    "and not (messages[:loop.index0] | selectattr('role', 'equalto', 'assistant') | list) %}")
+
+
+def training_chat_template(prefill_tool_call: bool = False) -> str:
+    """`chat_template(prefill_tool_call)` plus `{% generation %}` markers for assistant-only loss."""
+    template = chat_template(prefill_tool_call)
+    prefilled = _PREFILLED_JINJA if prefill_tool_call else "{%- set prefilled = false %}"
+    opener = PREFILL.replace('"', '\\"')
+    replacements = (
+        (_ASSISTANT_OPEN, _ASSISTANT_OPEN + prefilled + "{%- if prefilled %}{{- '" + opener + "' }}{%- endif %}"
+         "{%- generation %}"),
+        (_CALL_OPEN, "{{- ('' if prefilled and loop.first else '" + opener + "') + fn['name']"),
+        (_ASSISTANT_CLOSE, "{{- '<|im_end|>' }}{%- endgeneration %}{{- '\\n' }}{%- elif message['role'] == 'tool' %}"),
+    )
+    for anchor, replacement in replacements:
+        if template.count(anchor) != 1:  # pragma: no cover - guards edits of CHAT_TEMPLATE
+            raise AssertionError(f"chat template anchor not found exactly once: {anchor!r}")
+        template = template.replace(anchor, replacement)
+    return template
+
+
+def install_chat_format(tokenizer: Any, prefill_tool_call: bool = False, training: bool = False) -> Any:
     """Put our template and tool-call parser on a tokenizer (in place) and return it.
 
     The parser is TRL's spec for the `<tool_call>` JSON convention; we reuse it
     rather than write another regex so TRL's rollout loop and our evaluator
-    read tool calls identically.
+    read tool calls identically. `training=True` installs the variant with
+    `{% generation %}` markers (the warm start's loss mask); never save it.
     """
     from trl.chat_template_utils import _SUPPORTS_RESPONSE_TEMPLATE, qwen3_schema, qwen3_template
 
-    tokenizer.chat_template = chat_template(prefill_tool_call)
+    tokenizer.chat_template = (training_chat_template if training else chat_template)(prefill_tool_call)
     if _SUPPORTS_RESPONSE_TEMPLATE:
         tokenizer.response_template = qwen3_template
     else:  # pragma: no cover - older transformers only
