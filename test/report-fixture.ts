@@ -8,6 +8,20 @@ export interface FixtureOptions {
   noLedger?: boolean;
   /** An out-of-memory failure that the recovery policy gave up on. */
   unrecoveredOom?: boolean;
+  /** The run had a warm start: eval/warm.json between baseline and final. */
+  warm?: boolean;
+}
+
+/**
+ * An evaluation file of `n` tasks (even ids email, odd calendar) where tasks 0..solved-1 score 1:
+ * a later point solving more of the same tasks is a paired improvement with no regressions.
+ */
+export function evalFile(n: number, solved: number): { accuracy: number; num_tasks: number; per_category: Record<string, number>; results: { task_id: number; category: string; reward: number }[] } {
+  const results = Array.from({ length: n }, (_, i) => ({ task_id: i, category: i % 2 ? 'workplace_assistant_calendar' : 'workplace_assistant_email', reward: i < solved ? 1 : 0 }));
+  const per: Record<string, number[]> = {};
+  for (const r of results) (per[r.category] ??= []).push(r.reward);
+  const mean = (xs: number[]) => Math.round((xs.reduce((a, b) => a + b, 0) / xs.length) * 1e4) / 1e4;
+  return { accuracy: mean(results.map((r) => r.reward)), num_tasks: n, per_category: Object.fromEntries(Object.entries(per).map(([k, v]) => [k, mean(v)])), results };
 }
 
 export function writeRunFixture(runDir: string, opts: FixtureOptions = {}): void {
@@ -29,8 +43,9 @@ export function writeRunFixture(runDir: string, opts: FixtureOptions = {}): void
     mkdirSync(join(runDir, 'checkpoints', `step_${s}`), { recursive: true });
     writeFileSync(join(runDir, 'checkpoints', `step_${s}`, 'training_info.json'), JSON.stringify({ total_steps: s, 'val:accuracy': 0.15 + s * 0.02 }));
   }
-  writeFileSync(join(runDir, 'eval', 'baseline.json'), JSON.stringify({ accuracy: 0.2, num_tasks: 10, per_category: { workplace_assistant_email: 0.25, workplace_assistant_calendar: 0.1667 } }));
-  writeFileSync(join(runDir, 'eval', 'final.json'), JSON.stringify({ accuracy: 0.4, num_tasks: 10, per_category: { workplace_assistant_email: 0.5, workplace_assistant_calendar: 0.3333 } }));
+  writeFileSync(join(runDir, 'eval', 'baseline.json'), JSON.stringify(evalFile(40, 8)));
+  if (opts.warm) writeFileSync(join(runDir, 'eval', 'warm.json'), JSON.stringify(evalFile(40, 12)));
+  writeFileSync(join(runDir, 'eval', 'final.json'), JSON.stringify(evalFile(40, 16)));
   for (const [which, acc] of [['baseline', 0.1], ['final', 0.25]] as const) {
     mkdirSync(join(runDir, 'bfcl', which), { recursive: true });
     const cat = (a: number, total: number, prefix: string) => ({ accuracy: a, correct: Math.round(a * total), total, ids: Array.from({ length: total }, (_, i) => `${prefix}_${i * 10}`) });

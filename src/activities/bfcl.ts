@@ -30,7 +30,7 @@ export interface BfclCategoryResult {
 }
 
 export interface BfclResult {
-  which: 'baseline' | 'final';
+  which: 'baseline' | 'warm' | 'final';
   model: string;
   outPath: string;
   package: string;
@@ -73,7 +73,7 @@ export function bfclCommand(config: PipelineConfig, opts: { bfclPython: string; 
 export interface BfclEvaluateInput {
   run: ResolvedRun;
   env: EnvInfo;
-  which: 'baseline' | 'final';
+  which: 'baseline' | 'warm' | 'final';
   /** The base model dir (baseline) or the best checkpoint's step dir (final). */
   modelPath: string;
 }

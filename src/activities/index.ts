@@ -9,6 +9,7 @@ export { prepareData } from './data.js';
 export { fetchModel } from './model.js';
 export { startRay, restartRay } from './ray.js';
 export { evaluate } from './evaluate.js';
+export { warmStart } from './warm-start.js';
 export { trainSegment } from './train.js';
 export { bookkeepCheckpoints } from './checkpoints.js';
 export { bfclEvaluate } from './bfcl.js';

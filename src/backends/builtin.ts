@@ -119,6 +119,21 @@ export const builtinBackend: BackendAdapter = {
     args.push('--config', ctx.paths.trainerConfig, ...pipelineOverrides(ctx), ...(ctx.trainerOverrides ?? []));
     return cmd(ctx, 'evaluate', args);
   },
+  warmStartCommands(ctx, baseModel, dir) {
+    const d = ctx.data ?? builtinBackend.data(ctx);
+    const tracesFile = join(dir, 'traces.jsonl');
+    const overrides = [...(ctx.trainerOverrides ?? [])];
+    return {
+      tracesFile,
+      modelDir: join(dir, 'model'),
+      resultFile: join(dir, 'warm_start.json'),
+      failureFile: join(dir, 'failure.json'),
+      metricsFile: join(dir, 'metrics.jsonl'),
+      // Only the training split: traces of validation tasks would hand the evaluation its answers.
+      traces: cmd(ctx, 'build traces', ['build-traces', '--tasks', d.train, '--out', tracesFile, '--tokenizer', baseModel, '--config', ctx.paths.trainerConfig, ...overrides]),
+      train: cmd(ctx, 'warm start', ['warm-start', '--config', ctx.paths.trainerConfig, '--traces', tracesFile, '--model', baseModel, '--out', dir, ...overrides]),
+    };
+  },
   checkConfig(ctx) {
     // --skip-paths: model and data are prepared by later stages.
     return cmd(ctx, 'trainer check-config', ['check-config', '--skip-paths', '--config', ctx.paths.trainerConfig, ...pipelineOverrides(ctx)]);

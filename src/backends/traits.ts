@@ -26,6 +26,8 @@ export interface BackendTraits {
   runsTrainerTools: boolean;
   /** It starts (or joins) its own Ray cluster: after a Ray failure it is relaunched, not given a new head. */
   ownRayCluster: boolean;
+  /** It can run the supervised warm start (trainer.warm_start) before GRPO. */
+  supportsWarmStart: boolean;
   oom: OomKnobSpec;
 }
 
@@ -35,6 +37,7 @@ export const BACKEND_TRAITS: Record<'builtin' | 'nemo_rl', BackendTraits> = {
     forcedVenvRebuild: false,
     runsTrainerTools: true,
     ownRayCluster: false,
+    supportsWarmStart: true,
     oom: {
       // trainer/grpo_trainer/config/schema.py: PolicyConfig.train_micro_batch_size, GrpoConfig.val_batch_size
       microBatchDefault: 4,
@@ -49,6 +52,7 @@ export const BACKEND_TRAITS: Record<'builtin' | 'nemo_rl', BackendTraits> = {
     forcedVenvRebuild: true,
     runsTrainerTools: false,
     ownRayCluster: true,
+    supportsWarmStart: false,
     oom: {
       // The workplace recipe's own value.
       microBatchDefault: 1,

@@ -100,6 +100,11 @@ export interface BackendAdapter extends BackendTraits {
   /** Can a trainer of this backend pause between segments and go on in the same process? */
   readonly segmentHandoff: boolean;
   evaluate(ctx: BackendContext, modelDir: string, outPath: string): CommandSpec | null;
+  /**
+   * Backends with supportsWarmStart: verified traces of the training split, then supervised
+   * fine-tuning on them from `baseModel` into `dir` (the trainer reuses a warm start of the same inputs).
+   */
+  warmStartCommands?(ctx: BackendContext, baseModel: string, dir: string): { traces: CommandSpec; train: CommandSpec; tracesFile: string; modelDir: string; resultFile: string; failureFile: string; metricsFile: string };
   checkConfig(ctx: BackendContext): CommandSpec | null;
   /** Optional force-cleanup commands shown by `grpo plan` (never run automatically). */
   preClean(ctx: BackendContext): CommandSpec[];

@@ -64,6 +64,13 @@ export function renderPlan(loaded: LoadedConfig, runId = '<run-id>'): string {
   else stage('startRay: skipped (ray.enabled=false)', []);
   const evalSpec = backend.evaluate(ctx, model.ref ?? model.dir, join(paths.evalDir, 'baseline.json'));
   stage(`baselineEval${cfg.eval.baseline ? '' : ' (skipped: eval.baseline=false)'}`, evalSpec ? [renderCommand(evalSpec)] : ['    (not supported by this backend)']);
+  const warm = cfg.trainer.warm_start?.enabled ? backend.warmStartCommands?.(ctx, model.ref ?? model.dir, join(ctx.stateDir, 'warm', '<key>')) : undefined;
+  if (warm)
+    stage('warmStart: verified traces of the training split, supervised fine-tuning (reused when the same model, data and settings were already warmed), then its evaluation; GRPO starts from its model', [
+      renderCommand(warm.traces),
+      renderCommand(warm.train),
+    ]);
+  else stage(`warmStart: skipped (${cfg.trainer.warm_start?.enabled ? `not supported by backend ${cfg.backend}` : 'trainer.warm_start.enabled is false'})`, []);
   const bounds: number[] = [];
   for (let s = seg; s < total; s += seg) bounds.push(s);
   bounds.push(total);

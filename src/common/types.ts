@@ -58,6 +58,7 @@ export type StageName =
   | 'fetchModel'
   | 'startRay'
   | 'baselineEval'
+  | 'warmStart'
   | 'train'
   | 'finalEval'
   | 'summary'
@@ -70,6 +71,7 @@ export const STAGES: StageName[] = [
   'fetchModel',
   'startRay',
   'baselineEval',
+  'warmStart',
   'train',
   'finalEval',
   'summary',
@@ -98,6 +100,22 @@ export interface DataInfo {
 export interface ModelInfo {
   modelDir: string;
   fingerprint: string;
+}
+
+/** The warmStart stage's result: the warmed model GRPO starts from. */
+export interface WarmStartInfo {
+  /** The warmed model (an HF model dir), used as the GRPO policy's starting point. */
+  model: ModelInfo;
+  /** <state>/warm/<key>: traces.jsonl, model/, checkpoints/, warm_start.json. */
+  dir: string;
+  /** True when a warm start made from the same inputs was already there. */
+  reused: boolean;
+  traces: number;
+  /** Training tasks the traces were built from. */
+  tasks: number;
+  steps: number;
+  seconds: number;
+  finalLoss: number | null;
 }
 
 export interface RayInfo {
@@ -218,6 +236,8 @@ export interface ProgressUpdate {
   running?: { atMs: number; fromStep: number; launchedAtMs: number };
   /** The run's real length, as the trainer says it (NeMo RL's `Step N/M`: bounded by epochs and data). */
   totalSteps?: number;
+  /** What the stage is doing now (e.g. the warm start's step and loss), shown as its detail. */
+  stageDetail?: string;
 }
 
 export interface StageStatus {
@@ -242,6 +262,9 @@ export interface RunStatus {
   best: CheckpointInfo | null;
   metricName: string;
   baseline: EvalResult | null;
+  /** After the supervised warm start (null: none, or not evaluated). */
+  warm?: EvalResult | null;
+  warmStart?: WarmStartInfo | null;
   final: EvalResult | null;
   attempts: Partial<Record<StageName, number>>;
   failures: FailureInfo[];
@@ -264,8 +287,13 @@ export interface Summary {
   configSource: string;
   steps: { completed: number; total: number };
   baselineAccuracy: number | null;
+  /** After the warm start, before GRPO (null: the run had none). */
+  warmAccuracy?: number | null;
   finalAccuracy: number | null;
   finalModel: string | null;
+  /** Validation tasks each evaluation scored (the accuracy intervals need them). */
+  validationTasks?: { baseline: number | null; warm: number | null; final: number | null };
+  warmStart?: WarmStartInfo | null;
   checkpoints: CheckpointInfo[];
   best: CheckpointInfo | null;
   metricName: string;

@@ -194,6 +194,8 @@ export const trainerSection = z.strictObject({
   data: passthrough.optional(),
   env: passthrough.optional(),
   logger: passthrough.optional(),
+  /** (builtin) Supervised warm start before GRPO; the trainer checks the fields (check-config). */
+  warm_start: z.looseObject({ enabled: z.boolean().default(false) }).optional(),
   cluster: clusterSection.default({ gpus_per_node: 0, num_nodes: 1 }),
 });
 

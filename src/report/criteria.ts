@@ -5,13 +5,15 @@
  * Criteria (each pass / fail / n/a with the numbers behind it):
  *  - reward_rising: the least-squares slope of train/reward over the training steps is > 0;
  *  - val_above_baseline: the best checkpoint's workplace validation accuracy (final evaluation)
- *    is strictly above the base model's (baseline evaluation) on the same tasks;
+ *    is above the base model's (baseline evaluation) by more than chance: the 95% interval of the
+ *    paired per-task change lies above zero (stats.ts);
  *  - checkpoint_interval: a checkpoint was saved at every multiple of checkpointing.save_period
  *    up to the last completed step (saves seen in the trainer's log or on disk);
  *  - oom_recovered: every OutOfMemory failure was followed by recovery (no ledger entry gave up on
  *    it, and the run did not end failed on it).
  */
 import type { MetricRecord } from '../backends/types.js';
+import { formatInterval, pairedDelta, unpairedDelta, wilson, type Interval, type PairedDelta, type TaskReward } from './stats.js';
 
 export type CriterionStatus = 'pass' | 'fail' | 'n/a';
 export type CriterionId = 'reward_rising' | 'val_above_baseline' | 'checkpoint_interval' | 'oom_recovered';
@@ -23,26 +25,39 @@ export interface Criterion {
   detail: string;
 }
 
-/** One offline evaluation (the trainer's `evaluate` output, eval/{baseline,final}.json). */
+/** One offline evaluation (the trainer's `evaluate` output, eval/{baseline,warm,final}.json). */
 export interface EvalFile {
   accuracy: number;
   per_category?: Record<string, number>;
   num_tasks?: number;
   model?: string;
+  /** Per-task rewards (evaluations written before these were recorded lack them). */
+  results?: (TaskReward & { category?: string })[];
 }
 
 export interface CategoryRow {
   category: string;
   baseline: number | null;
+  warm: number | null;
   final: number | null;
   delta: number | null;
 }
 
 export interface Comparison {
   baseline: number | null;
+  /** After the supervised warm start (null when the run had none). */
+  warm: number | null;
   final: number | null;
   delta: number | null;
-  numTasks: { baseline: number | null; final: number | null };
+  numTasks: { baseline: number | null; warm: number | null; final: number | null };
+  /** Wilson 95% interval of each accuracy. */
+  intervals: { baseline: Interval | null; warm: Interval | null; final: Interval | null };
+  /** final - baseline, paired by task when both files carry per-task results. */
+  change: PairedDelta | null;
+  /** final - warm: what GRPO added over the warm start alone. */
+  grpoOverWarm: PairedDelta | null;
+  /** Whether every evaluation scored the same tasks (null: not known, older files). */
+  sameTasks: boolean | null;
   perCategory: CategoryRow[];
 }
 
@@ -70,6 +85,8 @@ export interface CriteriaInput {
   savePeriod: number | null;
   baseline: EvalFile | null;
   final: EvalFile | null;
+  /** After the warm start (absent: the run had none). */
+  warm?: EvalFile | null;
 }
 
 export interface CriteriaResult {
@@ -84,22 +101,50 @@ const round = (v: number, d = 4) => Math.round(v * 10 ** d) / 10 ** d;
 const fmt = (v: number | null | undefined, d = 3) => (v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(d));
 const signed = (v: number | null, d = 3) => (v === null ? 'n/a' : `${v >= 0 ? '+' : ''}${v.toFixed(d)}`);
 
-export function compareEvals(baseline: EvalFile | null, final: EvalFile | null): Comparison {
-  const cats = new Set<string>([...Object.keys(baseline?.per_category ?? {}), ...Object.keys(final?.per_category ?? {})]);
+const intervalOf = (e: EvalFile | null) => (e ? wilson(e.accuracy, e.num_tasks ?? e.results?.length ?? 0) : null);
+
+function change(before: EvalFile | null, after: EvalFile | null): PairedDelta | null {
+  if (!before || !after) return null;
+  if (before.results?.length && after.results?.length) return pairedDelta(before.results, after.results);
+  return unpairedDelta({ accuracy: before.accuracy, n: before.num_tasks ?? 0 }, { accuracy: after.accuracy, n: after.num_tasks ?? 0 });
+}
+
+function sameTasks(evals: (EvalFile | null)[]): boolean | null {
+  const present = evals.filter((e): e is EvalFile => e !== null);
+  if (present.length < 2 || present.some((e) => !e.results)) return null;
+  const key = (e: EvalFile) => e.results!.map((r) => JSON.stringify(r.task_id)).sort().join('|');
+  return present.every((e) => key(e) === key(present[0]!));
+}
+
+export function compareEvals(baseline: EvalFile | null, final: EvalFile | null, warm: EvalFile | null = null): Comparison {
+  const cats = new Set<string>([baseline, warm, final].flatMap((e) => Object.keys(e?.per_category ?? {})));
   const perCategory = [...cats].sort().map((category) => {
     const b = baseline?.per_category?.[category] ?? null;
+    const w = warm?.per_category?.[category] ?? null;
     const f = final?.per_category?.[category] ?? null;
-    return { category, baseline: b, final: f, delta: b !== null && f !== null ? round(f - b) : null };
+    return { category, baseline: b, warm: w, final: f, delta: b !== null && f !== null ? round(f - b) : null };
   });
   const b = baseline?.accuracy ?? null;
   const f = final?.accuracy ?? null;
   return {
     baseline: b,
+    warm: warm?.accuracy ?? null,
     final: f,
     delta: b !== null && f !== null ? round(f - b) : null,
-    numTasks: { baseline: baseline?.num_tasks ?? null, final: final?.num_tasks ?? null },
+    numTasks: { baseline: baseline?.num_tasks ?? null, warm: warm?.num_tasks ?? null, final: final?.num_tasks ?? null },
+    intervals: { baseline: intervalOf(baseline), warm: intervalOf(warm), final: intervalOf(final) },
+    change: change(baseline, final),
+    grpoOverWarm: change(warm, final),
+    sameTasks: sameTasks([baseline, warm, final]),
     perCategory,
   };
+}
+
+/** "+0.150 (95% CI [0.050, 0.250], paired over 60 tasks: 11 better, 2 worse)". */
+export function describeChange(c: PairedDelta | null): string {
+  if (!c) return 'n/a';
+  const how = c.improved || c.regressed ? `, paired over ${c.tasks} tasks: ${c.improved} better, ${c.regressed} worse` : '';
+  return `${signed(c.delta)} (95% CI ${formatInterval(c.interval)}${how})`;
 }
 
 /** train/reward per step; a step logged twice (redone after a resume) keeps its last value. */
@@ -155,11 +200,15 @@ function valAboveBaseline(cmp: Comparison): Criterion {
   if (cmp.baseline === null || cmp.final === null)
     return { id: 'val_above_baseline', title, status: 'n/a', detail: `baseline ${fmt(cmp.baseline)}, final ${fmt(cmp.final)}: both evaluations are needed` };
   const tasks = cmp.numTasks.final ?? cmp.numTasks.baseline;
+  const c = cmp.change;
+  // Above by more than chance: the whole interval of the change lies above zero.
+  const beyondNoise = c !== null && c.interval[0] > 0;
+  const mismatch = cmp.sameTasks === false ? '; WARNING: the evaluations scored different tasks' : '';
   return {
     id: 'val_above_baseline',
     title,
-    status: cmp.final > cmp.baseline ? 'pass' : 'fail',
-    detail: `best checkpoint ${fmt(cmp.final)} vs base model ${fmt(cmp.baseline)} (${signed(cmp.delta)})${tasks ? ` on ${tasks} validation tasks` : ''}`,
+    status: beyondNoise && cmp.sameTasks !== false ? 'pass' : 'fail',
+    detail: `best checkpoint ${fmt(cmp.final)} vs base model ${fmt(cmp.baseline)}: change ${describeChange(c)}${tasks ? ` on ${tasks} validation tasks` : ''}${beyondNoise ? '' : '; not beyond the 95% interval'}${mismatch}`,
   };
 }
 
@@ -211,7 +260,7 @@ function oomRecovered(summary: SummaryLike): Criterion {
 }
 
 export function evaluateCriteria(input: CriteriaInput): CriteriaResult {
-  const workplace = compareEvals(input.baseline, input.final);
+  const workplace = compareEvals(input.baseline, input.final, input.warm ?? null);
   const reward = rewardRising(input.records);
   const criteria = [reward.c, valAboveBaseline(workplace), checkpointInterval(input), oomRecovered(input.summary)];
   return {

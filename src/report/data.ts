@@ -77,8 +77,10 @@ export interface ReportData {
   summary: SummaryFile | null;
   records: MetricRecord[];
   baseline: EvalFile | null;
+  /** After the supervised warm start (null: the run had none). */
+  warm: EvalFile | null;
   final: EvalFile | null;
-  bfcl: { baseline: BfclFile | null; final: BfclFile | null };
+  bfcl: { baseline: BfclFile | null; warm: BfclFile | null; final: BfclFile | null };
   checkpoints: CheckpointHistory & { metrics: Record<number, number | null> };
   savePeriod: number | null;
   metricName: string;
@@ -140,14 +142,16 @@ export function collectReportData(runDir: string, opts: { now?: Date } = {}): Re
   for (const c of summary?.checkpoints ?? []) metrics[c.step] = c.metric;
   const checkpoints = { saved, retained, best: summary?.best?.step ?? null, metrics };
   const baseline = readJson<EvalFile>(join(runDir, 'eval', 'baseline.json'));
+  const warm = readJson<EvalFile>(join(runDir, 'eval', 'warm.json'));
   const final = readJson<EvalFile>(join(runDir, 'eval', 'final.json'));
   const bfcl = {
     baseline: readJson<BfclFile>(join(runDir, 'bfcl', 'baseline', 'bfcl.json')),
+    warm: readJson<BfclFile>(join(runDir, 'bfcl', 'warm', 'bfcl.json')),
     final: readJson<BfclFile>(join(runDir, 'bfcl', 'final', 'bfcl.json')),
   };
   const runId = summary?.runId ?? runDir.split('/').filter(Boolean).at(-1) ?? 'run';
   const summaryLike: SummaryLike = summary ?? { state: 'unknown', steps: { completed: Math.max(0, ...records.map((r) => r.step)), total: 0 } };
-  const criteria = evaluateCriteria({ summary: summaryLike, records, checkpoints, savePeriod, baseline, final });
+  const criteria = evaluateCriteria({ summary: summaryLike, records, checkpoints, savePeriod, baseline, final, warm });
   return {
     runId,
     runDir,
@@ -155,6 +159,7 @@ export function collectReportData(runDir: string, opts: { now?: Date } = {}): Re
     summary,
     records,
     baseline,
+    warm,
     final,
     bfcl,
     checkpoints,
@@ -163,6 +168,27 @@ export function collectReportData(runDir: string, opts: { now?: Date } = {}): Re
     configYaml,
     criteria,
   };
+}
+
+export interface EvaluationPoint {
+  label: string;
+  accuracy: number;
+  interval: [number, number] | null;
+  numTasks: number | null;
+  perCategory: Record<string, number>;
+}
+
+/** Base model, after the warm start (when there was one), after GRPO: what the report compares. */
+export function evaluationPoints(d: Pick<ReportData, 'baseline' | 'warm' | 'final' | 'criteria'>): EvaluationPoint[] {
+  const w = d.criteria.workplace;
+  const rows: [string, EvalFile | null, [number, number] | null][] = [
+    ['base model', d.baseline, w.intervals.baseline],
+    ['after warm start', d.warm, w.intervals.warm],
+    ['after GRPO (best checkpoint)', d.final, w.intervals.final],
+  ];
+  return rows
+    .filter((r): r is [string, EvalFile, [number, number] | null] => r[1] !== null)
+    .map(([label, e, interval]) => ({ label, accuracy: e.accuracy, interval, numTasks: e.num_tasks ?? null, perCategory: e.per_category ?? {} }));
 }
 
 /** Input of the Python plotter (`python -m grpo_trainer report --data ...`). */
@@ -180,6 +206,8 @@ export function plotInput(d: ReportData): Record<string, unknown> {
     validation: [...valByStep.entries()].sort((a, b) => a[0] - b[0]).map(([step, accuracy]) => ({ step, accuracy })),
     baseline: d.baseline ? { accuracy: d.baseline.accuracy } : null,
     final: d.final && finalStep !== null ? { accuracy: d.final.accuracy, step: finalStep } : null,
+    // The evaluation points with their 95% intervals (stats.ts owns the interval; the plotter draws it).
+    points: evaluationPoints(d),
     checkpoints: { saved: d.checkpoints.saved, retained: d.checkpoints.retained, best: d.checkpoints.best },
     metricName: d.metricName,
   };

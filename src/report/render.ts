@@ -3,7 +3,8 @@
  * CSS, plots as base64 `data:image/png` URIs, no scripts, no external references.
  */
 import { redact } from '../common/redact.js';
-import type { Criterion } from './criteria.js';
+import { describeChange, type Criterion } from './criteria.js';
+import { formatInterval } from './stats.js';
 import type { BfclFile, LedgerLike, ReportData } from './data.js';
 
 export interface PlotImage {
@@ -36,40 +37,35 @@ function median(xs: number[]): number | null {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-function bfclBlocks(b: BfclFile | null, f: BfclFile | null): Block[] {
-  if (!b && !f) return [{ kind: 'p', text: 'BFCL was not run for this run (bfcl.enabled is false, or its stage did not complete).' }];
-  const ref = (f ?? b)!;
-  const cats = [...new Set([...Object.keys(b?.categories ?? {}), ...Object.keys(f?.categories ?? {})])];
-  const cell = (x: BfclFile | null, c: string) => {
-    const v = x?.categories[c];
+type BfclPoint = [label: string, file: BfclFile | null];
+
+function bfclBlocks(points: BfclPoint[]): Block[] {
+  const present = points.filter((p): p is [string, BfclFile] => p[1] !== null);
+  if (!present.length) return [{ kind: 'p', text: 'BFCL was not run for this run (bfcl.enabled is false, or its stage did not complete).' }];
+  const ref = present.at(-1)![1];
+  const first = present[0]![1];
+  const cats = [...new Set(present.flatMap(([, f]) => Object.keys(f.categories)))];
+  const cell = (x: BfclFile, c: string) => {
+    const v = x.categories[c];
     return v ? `${fmt(v.accuracy)} (${v.correct}/${v.total})` : 'n/a';
   };
-  const rows = cats.map((c) => {
-    const bv = b?.categories[c]?.accuracy;
-    const fv = f?.categories[c]?.accuracy;
-    return [c, cell(b, c), cell(f, c), bv !== undefined && fv !== undefined ? signed(fv - bv) : 'n/a'];
-  });
-  rows.push([
-    'overall (mean of categories)',
-    b ? `${fmt(b.overall.accuracy)} (${b.overall.correct}/${b.overall.total})` : 'n/a',
-    f ? `${fmt(f.overall.accuracy)} (${f.overall.correct}/${f.overall.total})` : 'n/a',
-    b && f ? signed(f.overall.accuracy - b.overall.accuracy) : 'n/a',
-  ]);
+  const diff = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && present.length > 1 ? signed(b - a) : 'n/a');
+  const rows = cats.map((c) => [c, ...present.map(([, f]) => cell(f, c)), diff(first.categories[c]?.accuracy, ref.categories[c]?.accuracy)]);
+  rows.push(['overall (mean of categories)', ...present.map(([, f]) => `${fmt(f.overall.accuracy)} (${f.overall.correct}/${f.overall.total})`), diff(first.overall.accuracy, ref.overall.accuracy)]);
   const s = (ref.settings ?? {}) as Record<string, unknown>;
-  const sameIds = b && f && cats.every((c) => JSON.stringify(b.categories[c]?.ids ?? []) === JSON.stringify(f.categories[c]?.ids ?? []));
-  const blocks: Block[] = [
+  const sameIds = present.length > 1 && cats.every((c) => present.every(([, f]) => JSON.stringify(f.categories[c]?.ids ?? []) === JSON.stringify(first.categories[c]?.ids ?? [])));
+  return [
     {
       kind: 'p',
       text:
         `Scored by ${ref.package} ${ref.version} (${ref.data_version} data) with its own checkers on its own data. ` +
-        `Categories: ${cats.join(', ')}; entries per category: ${cats.map((c) => `${c} ${(f ?? b)!.categories[c]?.total ?? '?'}`).join(', ')} ` +
+        `Categories: ${cats.join(', ')}; entries per category: ${cats.map((c) => `${c} ${ref.categories[c]?.total ?? '?'}`).join(', ')} ` +
         `(evenly spaced over each category). Mode: ${ref.mode ?? 'prompt'}; temperature ${String(s.temperature ?? 'n/a')}` +
         `${s.greedy ? ' (greedy)' : ''}, at most ${String(s.max_tokens ?? 'n/a')} new tokens per model call, prefilled tool-call opener ${s.prefill_tool_call ? 'on' : 'off'}.` +
-        (b && f ? (sameIds ? ' Baseline and final ran on the same entries.' : ' Note: baseline and final ran on different entries.') : ''),
+        (present.length > 1 ? (sameIds ? ' Every point ran on the same entries.' : ' Note: the points ran on different entries.') : ''),
     },
-    { kind: 'table', id: 'bfcl', head: ['BFCL category', 'baseline (base model)', 'final (best checkpoint)', 'difference'], rows },
+    { kind: 'table', id: 'bfcl', head: ['BFCL category', ...present.map(([label]) => label), 'difference'], rows },
   ];
-  return blocks;
 }
 
 function ledgerBlocks(ledger: LedgerLike[] | undefined, failures: NonNullable<ReportData['summary']>['failures']): Block[] {
@@ -110,8 +106,9 @@ export function buildBlocks(d: ReportData, plots: PlotImage[]): Block[] {
     items: [
       `State: ${s?.state ?? 'unknown (no summary.json)'}; backend ${s?.backend ?? 'n/a'}; config ${s?.configSource ?? 'n/a'}`,
       `Steps: ${s?.steps.completed ?? 'n/a'}/${s?.steps.total ?? 'n/a'}; wall time ${secs(s?.elapsedSeconds)} (${s?.startedAt ?? '?'} to ${s?.finishedAt ?? '?'})`,
-      `Workplace validation accuracy: baseline ${fmt(w.baseline)} → final ${fmt(w.final)} (${signed(w.delta)})${s?.finalModel ? `; final evaluated ${s.finalModel}` : ''}`,
-      `BFCL (mean of categories): baseline ${fmt(d.bfcl.baseline?.overall.accuracy)} → final ${fmt(d.bfcl.final?.overall.accuracy)}${d.bfcl.final || d.bfcl.baseline ? ` (${(d.bfcl.final ?? d.bfcl.baseline)!.package} ${(d.bfcl.final ?? d.bfcl.baseline)!.version})` : ''}`,
+      `Workplace validation accuracy (95% CI): baseline ${fmt(w.baseline)} ${formatInterval(w.intervals.baseline)}${w.warm !== null ? ` → warm start ${fmt(w.warm)} ${formatInterval(w.intervals.warm)}` : ''} → final ${fmt(w.final)} ${formatInterval(w.intervals.final)}; change ${describeChange(w.change)}${s?.finalModel ? `; final evaluated ${s.finalModel}` : ''}`,
+      ...(w.warm !== null ? [`GRPO over the warm start alone: ${describeChange(w.grpoOverWarm)}`] : []),
+      `BFCL (mean of categories): baseline ${fmt(d.bfcl.baseline?.overall.accuracy)}${d.bfcl.warm ? ` → warm start ${fmt(d.bfcl.warm.overall.accuracy)}` : ''} → final ${fmt(d.bfcl.final?.overall.accuracy)}${d.bfcl.final || d.bfcl.baseline ? ` (${(d.bfcl.final ?? d.bfcl.baseline)!.package} ${(d.bfcl.final ?? d.bfcl.baseline)!.version})` : ''}`,
       `Run directory: ${d.runDir}; report generated ${d.generatedAt}`,
     ],
   });
@@ -121,19 +118,33 @@ export function buildBlocks(d: ReportData, plots: PlotImage[]): Block[] {
   for (const p of plots) blocks.push({ kind: 'plot', plot: p });
   if (!plots.length) blocks.push({ kind: 'p', text: 'Plots are missing: the plotting step did not run (see report/plots.log).' });
 
-  blocks.push({ kind: 'h', level: 2, text: 'Workplace validation accuracy: baseline vs. final' });
+  const warmCol = w.warm !== null;
+  blocks.push({ kind: 'h', level: 2, text: `Workplace validation accuracy: baseline${warmCol ? ', warm start' : ''} and final` });
   blocks.push({
     kind: 'p',
-    text: `NeMo Gym's binary outcome reward (1 when the five databases after the model's calls equal those after the ground truth). Baseline: the base model; final: the best checkpoint by ${d.metricName}. Tasks: ${w.numTasks.baseline ?? 'n/a'} (baseline), ${w.numTasks.final ?? 'n/a'} (final).`,
+    text:
+      `NeMo Gym's binary outcome reward (1 when the five databases after the model's calls equal those after the ground truth). Baseline: the base model; ${warmCol ? 'warm start: after the supervised warm start, before GRPO; ' : ''}final: the best checkpoint by ${d.metricName}. ` +
+      `Tasks: ${w.numTasks.baseline ?? 'n/a'} (baseline)${warmCol ? `, ${w.numTasks.warm ?? 'n/a'} (warm start)` : ''}, ${w.numTasks.final ?? 'n/a'} (final)${w.sameTasks === true ? ', the same tasks at every point' : w.sameTasks === false ? '; WARNING: the points scored different tasks' : ''}. ` +
+      `Intervals: Wilson 95% for each accuracy; the change is paired by task.`,
   });
+  const ci = (v: number | null, i: [number, number] | null) => (v === null ? 'n/a' : `${fmt(v)} ${formatInterval(i)}`);
   blocks.push({
     kind: 'table',
     id: 'workplace',
-    head: ['category', 'baseline', 'final', 'difference'],
-    rows: [...w.perCategory.map((r) => [r.category, fmt(r.baseline), fmt(r.final), signed(r.delta)]), ['overall', fmt(w.baseline), fmt(w.final), signed(w.delta)]],
+    head: ['category', 'baseline', ...(warmCol ? ['warm start'] : []), 'final', 'difference'],
+    rows: [
+      ...w.perCategory.map((r) => [r.category, fmt(r.baseline), ...(warmCol ? [fmt(r.warm)] : []), fmt(r.final), signed(r.delta)]),
+      ['overall', ci(w.baseline, w.intervals.baseline), ...(warmCol ? [ci(w.warm, w.intervals.warm)] : []), ci(w.final, w.intervals.final), describeChange(w.change)],
+    ],
   });
   blocks.push({ kind: 'h', level: 2, text: 'BFCL v3: baseline vs. final' });
-  blocks.push(...bfclBlocks(d.bfcl.baseline, d.bfcl.final));
+  blocks.push(
+    ...bfclBlocks([
+      ['baseline (base model)', d.bfcl.baseline],
+      ...(d.bfcl.warm ? [['warm start', d.bfcl.warm] as BfclPoint] : []),
+      ['final (best checkpoint)', d.bfcl.final],
+    ]),
+  );
 
   blocks.push({ kind: 'h', level: 2, text: 'Checkpoints' });
   const retained = new Set(d.checkpoints.retained);
@@ -164,7 +175,7 @@ export function buildBlocks(d: ReportData, plots: PlotImage[]): Block[] {
     ['in-training validation, total', valTimes.length ? `${secs(valTimes.reduce((a, b) => a + b, 0))} over ${valTimes.length} validation(s)` : 'n/a'],
     ['rollout generation tokens/s (median)', genTps.length ? fmt(median(genTps), 1) : 'n/a'],
   ];
-  for (const [label, b] of [['baseline', d.bfcl.baseline], ['final', d.bfcl.final]] as const)
+  for (const [label, b] of [['baseline', d.bfcl.baseline], ['warm start', d.bfcl.warm], ['final', d.bfcl.final]] as const)
     if (b?.timings) timing.push([`BFCL ${label}: total (generation, scoring)`, `${secs(b.timings.total_s)} (${secs(b.timings.generate_s)}, ${secs(b.timings.evaluate_s)})`]);
   blocks.push({ kind: 'table', id: 'timings', head: ['what', 'time'], rows: timing });
 

@@ -1,4 +1,5 @@
 import type { LedgerEntry, Summary } from '../common/types.js';
+import { formatInterval, wilson } from '../report/stats.js';
 
 function fmt(v: number | null | undefined, digits = 3): string {
   return v === null || v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(digits);
@@ -33,7 +34,12 @@ export function renderSummaryText(s: Summary): string {
   const lines: string[] = [];
   lines.push(`GRPO run ${s.runId}: ${s.state} after ${formatDuration(s.elapsedSeconds)} (backend ${s.backend}, config ${s.configSource})`);
   lines.push(`Steps: ${s.steps.completed}/${s.steps.total}`);
-  lines.push(`Validation accuracy: baseline ${fmt(s.baselineAccuracy)} -> final ${fmt(s.finalAccuracy)}${s.finalModel ? ` (final evaluated: ${s.finalModel})` : ''}`);
+  const n = s.validationTasks;
+  const point = (v: number | null | undefined, tasks: number | null | undefined) => `${fmt(v)}${v !== null && v !== undefined && tasks ? ` ${formatInterval(wilson(v, tasks))}` : ''}`;
+  const warm = s.warmAccuracy !== null && s.warmAccuracy !== undefined ? ` -> warm start ${point(s.warmAccuracy, n?.warm)}` : '';
+  lines.push(`Validation accuracy (95% CI${n?.final ?? n?.baseline ? `, ${n?.final ?? n?.baseline} tasks` : ''}): baseline ${point(s.baselineAccuracy, n?.baseline)}${warm} -> final ${point(s.finalAccuracy, n?.final)}${s.finalModel ? ` (final evaluated: ${s.finalModel})` : ''}`);
+  const w = s.warmStart;
+  if (w) lines.push(`Warm start: ${w.reused ? 'reused' : 'trained'} on ${w.traces} verified traces of ${w.tasks} training tasks, ${w.steps} steps in ${formatDuration(w.seconds)}${w.finalLoss !== null ? `, final loss ${fmt(w.finalLoss, 4)}` : ''} (${w.model.modelDir})`);
   const train = Object.entries(s.latestTrain)
     .filter(([k]) => /^train\/(reward|loss)$/.test(k))
     .map(([k, v]) => `${k}=${fmt(v, 4)}`);

@@ -93,6 +93,7 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
       status.failures.push({ stage: u.stage, attempt: u.attempt - 1, time: e.time, type: 'WorkerLost', message: e.message, step: l.stepAtFailure });
     }
     if (u.running) markRecovered(u.running.atMs, u.running.launchedAtMs);
+    if (u.stageDetail) status.stages.find((x) => x.name === u.stage)!.detail = u.stageDetail;
     touch();
   });
   /** Training runs again: close the open ledger entries (fault → trainer running). */
@@ -169,14 +170,14 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
     heartbeatTimeout: hb,
     retry: { initialInterval: '5s', maximumAttempts: 2, nonRetryableErrorTypes: NON_RETRYABLE },
   });
-  const runBfcl = async (which: 'baseline' | 'final', modelPath: string) => {
+  const runBfcl = async (which: 'baseline' | 'warm' | 'final', modelPath: string) => {
     if (!cfg.bfcl?.enabled || !patched('bfcl-before-after')) return;
     try {
       const r = await bfclRunner.bfclEvaluate({ run, env: env!, which, modelPath });
       if (r) log.info(`BFCL ${which}`, { overall: r.overall.accuracy, version: r.version });
     } catch (e) {
       if (isCancellation(e)) throw e;
-      status.warnings.push(`BFCL ${which} failed: ${failureOf(e, which === 'baseline' ? 'baselineEval' : 'finalEval', 1).message.split('\n')[0]}`);
+      status.warnings.push(`BFCL ${which} failed: ${failureOf(e, which === 'baseline' ? 'baselineEval' : which === 'warm' ? 'warmStart' : 'finalEval', 1).message.split('\n')[0]}`);
     }
   };
 
@@ -295,6 +296,26 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
       await runBfcl('baseline', model.modelDir);
     } else setStage('baselineEval', 'skipped', cfg.eval.baseline ? 'resumed run (already trained)' : 'eval.baseline=false');
 
+    // Supervised warm start: GRPO starts from its model. A resumed run passes through it too (the
+    // trainer reuses the finished warm start), so its checkpoints keep the model they were made from.
+    let policyStart: ModelInfo = model;
+    const warmEnabled = cfg.trainer.warm_start?.enabled === true;
+    if (warmEnabled && traits.supportsWarmStart && patched('warm-start')) {
+      const evalWarm = cfg.eval.baseline && status.step === 0;
+      const w = await stage(
+        'warmStart',
+        async () => {
+          const r = await trainer.warmStart({ run, env: env!, data, model });
+          status.warmStart = r;
+          if (evalWarm) status.warm = await evaluator.evaluate({ run, env: env!, data, model, ray, which: 'warm', modelPath: r.model.modelDir });
+          return r;
+        },
+        (r) => `${r.reused ? 'reused' : 'trained'} on ${r.traces} traces (${r.steps} steps)${status.warm ? `; accuracy ${status.warm.accuracy.toFixed(3)}` : ''}: ${r.model.modelDir}`,
+      );
+      if (evalWarm) await runBfcl('warm', w.model.modelDir);
+      policyStart = w.model;
+    } else setStage('warmStart', 'skipped', !warmEnabled ? 'trainer.warm_start.enabled is false' : `not supported by backend ${cfg.backend}`);
+
     current = 'train';
     setStage('train', 'running');
     const total = cfg.trainer.grpo.max_num_steps;
@@ -303,7 +324,7 @@ export async function trainingRun(rawInput: TrainingRunInput): Promise<Summary> 
     while (step < total) {
       const target = Math.min((Math.floor(step / seg) + 1) * seg, total);
       log.info('training segment', { from: step, to: target });
-      const r = await recover('train', () => trainer.trainSegment({ run, env: env!, data, model, ray, stopAfterStep: target }));
+      const r = await recover('train', () => trainer.trainSegment({ run, env: env!, data, model: policyStart, ray, stopAfterStep: target }));
       status.latestTrain = { ...status.latestTrain, ...r.latestTrain };
       status.latestValidation = { ...status.latestValidation, ...r.latestValidation };
       status.attempts.train = Math.max(status.attempts.train ?? 0, r.attempt);

@@ -21,7 +21,7 @@ function files(dir: string): string[] {
 
 const STAGE_ACTIVITIES = [
   'resolveRun', 'prepareEnvironment', 'checkTrainerConfig', 'prepareData', 'fetchModel', 'startRay', 'restartRay',
-  'evaluate', 'trainSegment', 'bookkeepCheckpoints', 'bfclEvaluate', 'writeSummary', 'writeReport', 'cleanupRun',
+  'evaluate', 'warmStart', 'trainSegment', 'bookkeepCheckpoints', 'bfclEvaluate', 'writeSummary', 'writeReport', 'cleanupRun',
 ];
 
 test('the worker registers exactly the stage activities, and the workflow calls only those', () => {

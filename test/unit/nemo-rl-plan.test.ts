@@ -34,7 +34,12 @@ function golden(name: string, text: string): void {
   assert.equal(text, readFileSync(file, 'utf8'), `plan differs from ${file} (GRPO_UPDATE_GOLDEN=1 rewrites it)`);
 }
 
-const trainSection = (p: string) => p.slice(p.indexOf('\n7. train'), p.indexOf('\n8. '));
+/** The plan's train stage: from its numbered heading to the next one. */
+const trainSection = (p: string) => {
+  const start = p.search(/\n\d+\. train/);
+  const next = p.slice(start + 1).search(/\n\d+\. /);
+  return p.slice(start, next < 0 ? undefined : start + 1 + next);
+};
 
 test('nemo_gym layout, one node: the exact launch, every setting as an override of the right form', async () => {
   const c = makeCheckout();

@@ -114,7 +114,7 @@ function screenshot(browser: string, html: string, png: string, profile: string)
 const VALIDATION_BLUE: [number, number, number] = [0x1f, 0x77, 0xb4];
 const REWARD_ORANGE: [number, number, number] = [0xff, 0x7f, 0x0e];
 
-test('report.html shows both plots in headless Chromium (pixel statistics), and a control without images shows none', { timeout: 600_000 }, async () => {
+test('report.html shows its plots in headless Chromium (pixel statistics), and a control without images shows none', { timeout: 600_000 }, async () => {
   const python = reportPython(stateDir());
   assert.ok(python, 'needs the trainer environment (npm test builds it) or GRPO_REPORT_PYTHON');
   const browser = chromium();
@@ -123,7 +123,7 @@ test('report.html shows both plots in headless Chromium (pixel statistics), and 
     const runDir = join(dir, 'run');
     writeRunFixture(runDir);
     const r = await writeReportForDir(runDir, { python });
-    assert.equal(r.plots, 2, r.plotError ?? '');
+    assert.equal(r.plots, 3, r.plotError ?? ''); // validation, reward, evaluation points
     const shot = screenshot(browser, r.html, join(dir, 'report.png'), join(dir, 'profile'));
     assert.ok(shot.width >= 900 && shot.height >= 2000, `screenshot ${shot.width}x${shot.height}`);
     for (const [name, rgb] of [['validation accuracy', VALIDATION_BLUE], ['train reward', REWARD_ORANGE]] as const) {

@@ -14,7 +14,8 @@ import { renderHtml, renderMarkdown } from '../../src/report/render.js';
 import { reportPython, withReportSection, writeReportForDir } from '../../src/report/write.js';
 import { stateDir } from '../../src/common/state.js';
 import type { MetricRecord } from '../../src/backends/types.js';
-import { writeRunFixture } from '../report-fixture.js';
+import { evalFile, writeRunFixture } from '../report-fixture.js';
+import { pairedDelta, wilson } from '../../src/report/stats.js';
 
 const train = (rewards: number[]): MetricRecord[] => rewards.map((r, i) => ({ kind: 'train', step: i + 1, metrics: { 'train/reward': r } }));
 
@@ -24,8 +25,8 @@ function input(over: Partial<CriteriaInput> = {}): CriteriaInput {
     records: train([0.1, 0.2, 0.3, 0.4]),
     checkpoints: { saved: [6, 12], retained: [6, 12], best: 12 },
     savePeriod: 6,
-    baseline: { accuracy: 0.2, per_category: { a: 0.2 }, num_tasks: 5 },
-    final: { accuracy: 0.4, per_category: { a: 0.4 }, num_tasks: 5 },
+    baseline: evalFile(40, 8),
+    final: evalFile(40, 16),
     ...over,
   };
 }
@@ -44,7 +45,7 @@ test('criteria: flat reward, no improvement, a missing save and an unrecovered O
   const r = evaluateCriteria(
     input({
       records: train([0.3, 0.3, 0.3]),
-      final: { accuracy: 0.2 },
+      final: evalFile(40, 8),
       checkpoints: { saved: [12], retained: [12], best: 12 },
       summary: { state: 'failed', steps: { completed: 12, total: 12 }, failures: [{ type: 'OutOfMemory' }], ledger: [{ type: 'OutOfMemory', action: 'gave up: micro batch at its minimum' }] },
     }),
@@ -75,11 +76,58 @@ test('criteria helpers: slope, expected saves, a step redone after a resume coun
   assert.equal(status(redone, 'reward_rising'), 'fail');
   const cmp = compareEvals({ accuracy: 0.2, per_category: { a: 0.1, b: 0.3 } }, { accuracy: 0.3, per_category: { a: 0.2, c: 1 } });
   assert.deepEqual(cmp.perCategory, [
-    { category: 'a', baseline: 0.1, final: 0.2, delta: 0.1 },
-    { category: 'b', baseline: 0.3, final: null, delta: null },
-    { category: 'c', baseline: null, final: 1, delta: null },
+    { category: 'a', baseline: 0.1, warm: null, final: 0.2, delta: 0.1 },
+    { category: 'b', baseline: 0.3, warm: null, final: null, delta: null },
+    { category: 'c', baseline: null, warm: null, final: 1, delta: null },
   ]);
   assert.equal(cmp.delta, 0.1);
+  assert.equal(cmp.sameTasks, null, 'files without per-task results cannot say');
+});
+
+test('accuracy intervals: Wilson for one point, paired by task for a change', () => {
+  // Wilson 95% for 8/40, by hand: centre (0.2 + z²/80) / (1 + z²/40) = 0.2263, half-width 0.1213
+  assert.deepEqual(wilson(0.2, 40), [0.105, 0.3476]);
+  assert.deepEqual(wilson(0, 12), [0, 0.2425], 'never below 0 nor a zero-width interval at 0/12');
+  assert.equal(wilson(0.5, 0), null);
+  // 10 more tasks solved, none lost: the paired change is clear of zero
+  const up = pairedDelta(evalFile(40, 8).results, evalFile(40, 18).results)!;
+  assert.equal(up.delta, 0.25);
+  assert.equal(up.improved, 10);
+  assert.equal(up.regressed, 0);
+  assert.ok(up.interval[0] > 0, JSON.stringify(up));
+  // the same accuracy reached by swapping which tasks are solved is no change at all
+  const swapped = evalFile(40, 8).results.map((r) => ({ ...r, reward: r.task_id >= 8 && r.task_id < 16 ? 1 : 0 }));
+  const flat = pairedDelta(evalFile(40, 8).results, swapped)!;
+  assert.equal(flat.delta, 0);
+  assert.ok(flat.interval[0] < 0 && flat.interval[1] > 0);
+  // a small gain on few tasks is within noise: the criterion fails though final > baseline
+  const noisy = evaluateCriteria(input({ baseline: evalFile(12, 1), final: evalFile(12, 2) }));
+  assert.equal(status(noisy, 'val_above_baseline'), 'fail');
+  assert.match(noisy.criteria[1]!.detail, /not beyond the 95% interval/);
+  // different task sets at two points are never compared as if paired
+  const other = evalFile(40, 30);
+  other.results = other.results.map((r) => ({ ...r, task_id: r.task_id + 100 }));
+  const mismatched = evaluateCriteria(input({ final: other }));
+  assert.equal(status(mismatched, 'val_above_baseline'), 'fail');
+  assert.match(mismatched.criteria[1]!.detail, /different tasks/);
+});
+
+test('three evaluation points: the warm start sits between base and GRPO in the comparison and the report', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'grpo-report-warm-'));
+  try {
+    writeRunFixture(dir, { warm: true });
+    const d = collectReportData(dir);
+    const w = d.criteria.workplace;
+    assert.deepEqual([w.baseline, w.warm, w.final], [0.2, 0.3, 0.4]);
+    assert.equal(w.sameTasks, true);
+    assert.equal(w.grpoOverWarm!.delta, 0.1);
+    const md = renderMarkdown(d, []);
+    assert.match(md, /\| category \| baseline \| warm start \| final \| difference \|/);
+    assert.match(md, /\| overall \| 0\.200 \[0\.105, 0\.348\] \| 0\.300 \[[0-9.]+, [0-9.]+\] \| 0\.400 \[[0-9.]+, [0-9.]+\] \| \+0\.200 \(95% CI \[/);
+    assert.match(md, /GRPO over the warm start alone: \+0\.100/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("saved checkpoint steps come from the trainer's checkpoint_saved events, else NeMo RL's stdout", () => {
@@ -112,7 +160,7 @@ test('report data and documents from a run dir: tables, ledger, BFCL version and
     assert.equal(d.criteria.allHold, true, JSON.stringify(d.criteria.criteria));
     const plots = [{ id: 'validation_accuracy', file: 'validation_accuracy.png', title: 'Validation accuracy per step', caption: 'c', base64: 'iVBORw0KGgo=' }];
     const md = renderMarkdown(d, plots);
-    assert.match(md, /\| overall \| 0\.200 \| 0\.400 \| \+0\.200 \|/);
+    assert.match(md, /\| overall \| 0\.200 \[0\.105, 0\.348\] \| 0\.400 \[[0-9.]+, [0-9.]+\] \| \+0\.200 \(95% CI \[[0-9.]+, [0-9.]+\], paired over 40 tasks: 8 better, 0 worse\) \|/);
     assert.match(md, /bfcl-eval 2025\.8\.5 \(BFCL_v3 data\)/);
     assert.match(md, /Categories: simple, multiple, parallel, multi_turn_base/);
     assert.match(md, /\| simple \| 0\.100 \(2\/20\) \| 0\.250 \(5\/20\) \| \+0\.150 \|/);
@@ -145,13 +193,17 @@ test('writeReportForDir: plots drawn by matplotlib, self-contained HTML, summary
   assert.ok(python, 'needs the trainer environment (npm test builds it) or GRPO_REPORT_PYTHON');
   const dir = mkdtempSync(join(tmpdir(), 'grpo-report-'));
   try {
-    writeRunFixture(dir);
+    writeRunFixture(dir, { warm: true });
     const r = await writeReportForDir(dir, { python });
     assert.equal(r.plotError, null);
-    assert.equal(r.plots, 2);
-    for (const f of ['report.md', 'report.html', 'validation_accuracy.png', 'train_reward.png', 'criteria.json']) assert.ok(existsSync(join(dir, 'report', f)), f);
+    assert.equal(r.plots, 3);
+    for (const f of ['report.md', 'report.html', 'validation_accuracy.png', 'train_reward.png', 'evaluation_points.png', 'criteria.json']) assert.ok(existsSync(join(dir, 'report', f)), f);
     const html = readFileSync(r.html, 'utf8');
-    assert.equal((html.match(/src="data:image\/png;base64,iVBORw0KGgo/g) ?? []).length, 2);
+    assert.equal((html.match(/src="data:image\/png;base64,iVBORw0KGgo/g) ?? []).length, 3);
+    // the three evaluation points, each with its interval, reach the plotter
+    const points = JSON.parse(readFileSync(join(dir, 'report', 'report-data.json'), 'utf8')).points as { label: string; interval: number[] }[];
+    assert.deepEqual(points.map((p) => p.label), ['base model', 'after warm start', 'after GRPO (best checkpoint)']);
+    assert.ok(points.every((p) => p.interval.length === 2 && p.interval[0]! < p.interval[1]!));
     const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8'));
     assert.equal(summary.criteria.allHold, true);
     assert.equal(summary.report.html, r.html);

@@ -2,8 +2,8 @@
  * Acceptance end-to-end test: the whole `trainingRun` workflow with the REAL built-in trainer
  * (trainer/, `python -m grpo_trainer`) and a tiny random-weights model of the same architecture,
  * against a real dev server, driven through the `grpo` CLI like a user: env (reused), data, model,
- * Ray head, baseline eval, 2 segments of training with checkpoints, bookkeeping, final eval of the
- * best checkpoint, summary, cleanup.
+ * Ray head, baseline eval, supervised warm start and its evaluation, 2 segments of GRPO from the
+ * warmed model with checkpoints, bookkeeping, final eval of the best checkpoint, summary, cleanup.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +19,7 @@ import { clusterPids, listeningSockets, type Listener } from '../support/sockets
 
 let pipeline: Pipeline;
 const runId = uniq('e2e');
+let warmDir: string | null = null;
 
 before(async () => {
   pipeline = await startPipeline('real', 'grpo-e2e');
@@ -26,6 +27,7 @@ before(async () => {
 after(async () => {
   await pipeline.stop();
   rmSync(join(STATE, 'runs', runId), { recursive: true, force: true });
+  if (warmDir) rmSync(warmDir, { recursive: true, force: true });
 });
 
 test('end to end with the real trainer and a tiny random model', { timeout: 15 * 60_000 }, async () => {
@@ -44,6 +46,10 @@ test('end to end with the real trainer and a tiny random model', { timeout: 15 *
     'trainer.grpo.num_generations_per_prompt=2',
     'trainer.policy.generation.max_new_tokens=16',
     'trainer.policy.train_micro_batch_size=2',
+    'trainer.warm_start.enabled=true',
+    'trainer.warm_start.max_examples=12',
+    'trainer.warm_start.batch_size=4',
+    'trainer.warm_start.trainable_layers=null',
   ];
   const h = await pipeline.start({ configPath: join(ROOT, 'configs', 'builtin-cpu.yaml'), runId, set }, runId);
   // Live status while it runs.
@@ -69,6 +75,7 @@ test('end to end with the real trainer and a tiny random model', { timeout: 15 *
     await new Promise((r) => setTimeout(r, 1000));
   }
   const summary = (await h.result()) as Summary;
+  warmDir = summary.warmStart?.dir ?? null;
   assert.ok(sawTrain, 'status query showed the train stage');
   assert.equal(summary.state, 'completed', JSON.stringify(summary.failures));
   assert.equal(summary.steps.completed, 4);
@@ -106,6 +113,17 @@ test('end to end with the real trainer and a tiny random model', { timeout: 15 *
   assert.equal(js.workflowStatus, 'COMPLETED');
   assert.equal(js.state, 'completed');
   const text = readFileSync(join(STATE, 'runs', runId, 'summary.txt'), 'utf8');
-  assert.match(text, /Validation accuracy: baseline \d\.\d{3} -> final \d\.\d{3}/);
+  assert.match(text, /Validation accuracy \(95% CI, 3 tasks\): baseline \d\.\d{3} \[[0-9.]+, [0-9.]+\] -> warm start \d\.\d{3} \[[0-9.]+, [0-9.]+\] -> final \d\.\d{3} \[/);
+  assert.match(text, /Warm start: trained on \d+ verified traces of \d+ training tasks/);
+  // base -> warm -> GRPO: three evaluations of the same tasks, GRPO started from the warmed model
+  const evals = ['baseline', 'warm', 'final'].map((w) => JSON.parse(readFileSync(join(STATE, 'runs', runId, 'eval', `${w}.json`), 'utf8')) as { results: { task_id: unknown }[] });
+  const ids = evals.map((e) => e.results.map((r) => JSON.stringify(r.task_id)).join());
+  assert.equal(new Set(ids).size, 1, 'every point scored the same tasks');
+  assert.equal(evals[0]!.results.length, 3);
+  const warmModel = summary.warmStart!.model.modelDir;
+  assert.match(trainerLog, new RegExp(`policy\\.model_name=${warmModel.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  const report = readFileSync(join(STATE, 'runs', runId, 'report', 'report.md'), 'utf8');
+  assert.match(report, /\| category \| baseline \| warm start \| final \| difference \|/);
+  assert.ok(existsSync(join(STATE, 'runs', runId, 'report', 'evaluation_points.png')));
   assert.match(text, /Retained checkpoints/);
 });

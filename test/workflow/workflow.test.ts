@@ -100,7 +100,21 @@ test('the documented Temporal CLI commands start a run and query its status', as
   assert.ok(status.baseline && status.final);
   assert.ok(status.stages.every((s) => ['done', 'skipped'].includes(s.state)), JSON.stringify(status.stages));
   assert.ok(existsSync(join(TEST_STATE, 'runs', id, 'summary.json')));
-  assert.match(readFileSync(join(TEST_STATE, 'runs', id, 'summary.txt'), 'utf8'), /Validation accuracy: baseline 0\.100 -> final/);
+  const text = readFileSync(join(TEST_STATE, 'runs', id, 'summary.txt'), 'utf8');
+  assert.match(text, /Validation accuracy \(95% CI, 4 tasks\): baseline 0\.100 \[0\.0\d+, 0\.\d+\] -> warm start 0\.125 \[[0-9.]+, [0-9.]+\] -> final 0\.\d+ \[/);
+  // base -> warm -> GRPO: the warm start ran between the evaluations and GRPO started from its model
+  const order = status.stages.map((s) => s.name);
+  assert.ok(order.indexOf('baselineEval') < order.indexOf('warmStart') && order.indexOf('warmStart') < order.indexOf('train'));
+  assert.equal(status.stages.find((s) => s.name === 'warmStart')!.state, 'done');
+  const warmModel = status.warmStart!.model.modelDir;
+  assert.match(warmModel, /\/warm\/[0-9a-f]{16}\/model$/);
+  assert.equal(status.warm!.model, warmModel);
+  assert.match(readFileSync(join(TEST_STATE, 'runs', id, 'logs', 'trainer.log'), 'utf8'), new RegExp(`policy\\.model_name=${warmModel}\n`));
+  // a second run of the same model, data and settings finds the warm start done
+  const again = (await start({ configPath: 'configs/builtin-cpu.yaml', set: [...fast, 'eval.baseline=false', 'eval.final=false'] }).then((h) => h.result())) as Summary;
+  assert.equal(again.warmStart!.reused, true);
+  assert.equal(again.warmStart!.model.modelDir, warmModel);
+  assert.equal(again.warmAccuracy, null, 'no warm evaluation when evaluations are off');
 });
 
 test('a crashed training attempt is retried and resumes from the newest checkpoint', async () => {

@@ -60,6 +60,8 @@ export function lintNemoRl(config: PipelineConfig): { errors: string[]; warnings
   const recipe = recipeOf(ctx);
   const metric = String(effective(config, recipe, 'checkpointing.metric_name') ?? 'val:accuracy');
   if (!/^(val|train):/.test(metric)) errors.push(`trainer.checkpointing.metric_name: NeMo RL needs a name starting with "val:" or "train:", got ${JSON.stringify(metric)}`);
+  if (config.trainer.warm_start?.enabled)
+    warnings.push('trainer.warm_start.enabled: the supervised warm start is a built-in trainer stage; backend nemo_rl skips it (warm-start the model first, or use NeMo RL SFT)');
   if (config.trainer.cluster.gpus_per_node === 0) warnings.push('backend nemo_rl with trainer.cluster.gpus_per_node=0: NeMo RL needs GPUs.');
   if (config.ray.address) warnings.push('ray.address is for the built-in trainer; NeMo RL joins or starts its own Ray cluster (nemo_rl section).');
   if (config.trainer.cluster.num_nodes > 1 && config.nemo_rl?.launcher === 'local')

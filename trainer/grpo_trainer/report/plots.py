@@ -8,10 +8,13 @@ Input (written by the pipeline's `writeReport` activity)::
      "baseline": {"accuracy": float} | null,                  # base model, offline evaluation
      "final": {"accuracy": float, "step": int} | null,        # best checkpoint, offline evaluation
      "checkpoints": {"saved": [int], "retained": [int], "best": int | null},
-     "metricName": str}
+     "metricName": str,
+     "points": [{"label": str, "accuracy": float, "interval": [lo, hi] | null,   # base, warm start, GRPO
+                 "numTasks": int | null, "perCategory": {str: float}}]}
 
-Output: `validation_accuracy.png`, `train_reward.png` and `plots.json` (id,
-file, title, caption of each). Every saved checkpoint is marked by a dotted
+Output: `validation_accuracy.png`, `train_reward.png`, `evaluation_points.png`
+and `plots.json` (id, file, title, caption of each). The intervals are the
+pipeline's (src/report/stats.ts); this module only draws them. Every saved checkpoint is marked by a dotted
 vertical line; retained ones by a solid green line, the best one labelled.
 Each plot draws its data in its own colour (validation blue, reward orange),
 which the report's browser test looks for.
@@ -115,13 +118,54 @@ def plot_reward(data: dict[str, Any], path: Path) -> dict[str, Any]:
                        "vertical lines: checkpoints (solid green retained, dotted grey removed by retention)."}
 
 
+POINT_COLORS = (BASELINE_COLOR, "#9467bd", VALIDATION_COLOR)
+
+
+def plot_points(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Overall accuracy at each evaluation point with its 95% interval, and per category beside it."""
+    import matplotlib.pyplot as plt
+
+    points = data.get("points") or []
+    categories = sorted({c for p in points for c in (p.get("perCategory") or {})})
+    groups = ["overall", *[c.removeprefix("workplace_assistant_") for c in categories]]
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    width = 0.8 / max(1, len(points))
+    for i, point in enumerate(points):
+        values = [point["accuracy"], *[(point.get("perCategory") or {}).get(c, 0.0) for c in categories]]
+        xs = [g + (i - (len(points) - 1) / 2) * width for g in range(len(groups))]
+        ax.bar(xs, values, width=width * 0.95, color=POINT_COLORS[i % len(POINT_COLORS)],
+               label=f"{point['label']} {point['accuracy']:.3f}", zorder=3)
+        interval = point.get("interval")
+        if interval:
+            ax.errorbar([xs[0]], [point["accuracy"]], yerr=[[point["accuracy"] - interval[0]],
+                        [interval[1] - point["accuracy"]]], fmt="none", ecolor="black", capsize=4, zorder=4)
+    ax.set_xticks(range(len(groups)), groups, rotation=20, fontsize=8)
+    ax.set_ylim(0, 1.03)
+    ax.set_ylabel("accuracy (binary reward)")
+    ax.set_title("Workplace validation accuracy at each evaluation point")
+    ax.grid(True, axis="y", alpha=0.25)
+    if points:
+        ax.legend(loc="upper right", fontsize=8, framealpha=0.85)
+    else:
+        ax.text(0.5, 0.5, "no offline evaluations", ha="center", va="center", transform=ax.transAxes)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, facecolor="white")
+    plt.close(fig)
+    tasks = ", ".join(f"{p['label']}: {p.get('numTasks') or '?'}" for p in points)
+    return {"id": "evaluation_points", "file": path.name, "title": "Accuracy at each evaluation point",
+            "caption": "Offline evaluations on the same validation tasks: the base model, after the warm start "
+                       f"(when the run had one) and the best GRPO checkpoint; black bars: Wilson 95% interval of "
+                       f"the overall accuracy. Tasks: {tasks or 'none'}."}
+
+
 def write_plots(data: dict[str, Any], out_dir: Path) -> list[dict[str, Any]]:
     import matplotlib
 
     matplotlib.use("Agg")
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = [plot_validation(data, out_dir / "validation_accuracy.png"),
-             plot_reward(data, out_dir / "train_reward.png")]
+             plot_reward(data, out_dir / "train_reward.png"),
+             plot_points(data, out_dir / "evaluation_points.png")]
     (out_dir / "plots.json").write_text(json.dumps({"matplotlib": matplotlib.__version__, "plots": plots}, indent=2))
     return plots
 

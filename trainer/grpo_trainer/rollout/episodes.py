@@ -111,4 +111,6 @@ def summarise(episodes: list[Episode], num_transcripts: int = 3) -> dict[str, An
         "avg_generated_tokens": sum(ep.generated_tokens for ep in episodes) / n if n else 0.0,
         "transcripts": [{"task_id": ep.task_id, "category": ep.category, "reward": ep.reward,
                          "turns": ep.transcript} for ep in episodes[:num_transcripts]],
+        # Per task, so two evaluations of the same tasks compare pairwise (the report's paired interval).
+        "results": [{"task_id": ep.task_id, "category": ep.category, "reward": ep.reward} for ep in episodes],
     }

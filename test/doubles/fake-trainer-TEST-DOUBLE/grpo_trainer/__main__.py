@@ -6,6 +6,8 @@ Knobs (env): FAKE_STEP_SECONDS (default 0.2), FAKE_CRASH_AT_STEP (exit 1 once at
 marker file in log_dir), FAKE_FAIL_TYPE (write failure.json with that type and exit 1),
 FAKE_OOM_ABOVE_MICRO_BATCH=N (report OutOfMemory while policy.train_micro_batch_size > N),
 FAKE_RATE_LIMIT_ONCE=1 (prepare-model reports RateLimited with retry_after 1 s, once).
+build-traces and warm-start write the files the pipeline reads (a fake warmed model; no training);
+a warm start whose model/ exists reports itself reused, as the real one does for identical inputs.
 
 What it writes on disk follows the real trainer's contracts through the real trainer's own
 code (imported under another name: this package shadows grpo_trainer): the retention of step_N
@@ -112,10 +114,33 @@ def main():
         if not isinstance(cfg.get("grpo", {}).get("max_num_steps"), int):
             print("grpo.max_num_steps: expected int", file=sys.stderr)
             sys.exit(2)
+    elif cmd == "build-traces":
+        out = opt(args, "--out")
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with open(out, "w") as f:
+            for i in range(3):
+                trace = {"task_id": i, "category": "email", "tools": [], "messages": [{"role": "user", "content": "x"}]}
+                f.write(json.dumps(trace) + "\n")
+        print(json.dumps({"out": out, "tasks": 8, "traced": 3}))
+    elif cmd == "warm-start":
+        out = opt(args, "--out")
+        model = os.path.join(out, "model")
+        reused = os.path.isfile(os.path.join(model, "config.json"))
+        if not reused:
+            os.makedirs(model, exist_ok=True)
+            warm_config = {"architectures": ["LlamaForCausalLM"], "fake": True, "warm": True}
+            json.dump(warm_config, open(os.path.join(model, "config.json"), "w"))
+            time.sleep(float(os.environ.get("FAKE_STEP_SECONDS", "0.2")))
+        result = {"fingerprint": "fake-warm", "examples": 3, "steps": 2, "seconds": 0.2, "final_loss": 0.5,
+                  "model_dir": model}
+        json.dump(result, open(os.path.join(out, "warm_start.json"), "w"))
+        print(json.dumps({"status": "ok", **result, "reused": reused}))
     elif cmd == "evaluate":
         out = opt(args, "--out")
         model = opt(args, "--model")
         acc = 0.1 + 0.05 * (int(re.search(r"step_(\d+)", model).group(1)) / 6 if re.search(r"step_(\d+)", model) else 0)
+        if model.rstrip("/").endswith("/model"):  # the warmed model
+            acc = 0.125
         json.dump({"accuracy": acc, "per_category": {"email": acc}, "num_tasks": 4, "transcripts": []}, open(out, "w"))
     elif cmd == "train":
         cfg = parse_overrides(args)
@@ -134,6 +159,7 @@ def main():
         crash_at = int(os.environ.get("FAKE_CRASH_AT_STEP", "0"))
         marker = os.path.join(log_dir, "crashed-once")
         print(f"resuming from step {step}, RAY_ADDRESS={os.environ.get('RAY_ADDRESS')}", flush=True)
+        print(f"policy.model_name={cfg.get('policy', {}).get('model_name')}", flush=True)
         events = real_module("events")
         print(f"[grpo] training running from step {step}", flush=True)
         events.running(log_dir, step)
