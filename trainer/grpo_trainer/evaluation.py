@@ -23,7 +23,8 @@ def evaluate_model(model: str, tasks_path: str, out: str, *, limit: int | None =
     episodes = run_episodes(policy, tokenizer, tasks, tool_mode=cfg.env.workplace_assistant.tools,
                             max_tool_steps=cfg.env.workplace_assistant.max_tool_steps,
                             max_new_tokens=gen.max_new_tokens, temperature=gen.val_temperature,
-                            batch_size=cfg.grpo.val_batch_size or 8)
+                            batch_size=cfg.grpo.val_batch_size or 8,
+                            max_total_tokens=cfg.policy.max_total_sequence_length)
     summary = summarise(episodes, cfg.logger.num_val_transcripts)
     summary.update({"model": str(model), "tasks": str(tasks_path)})
     Path(out).parent.mkdir(parents=True, exist_ok=True)

@@ -265,3 +265,17 @@ def test_evaluate_command_writes_accuracy_and_transcripts(straight_run, task_fil
     assert report["num_tasks"] == len(rows) and 0.0 <= report["accuracy"] <= 1.0
     assert set(report["per_category"]) == {r["category"] for r in rows}
     assert len(report["transcripts"]) == 3 and report["transcripts"][0]["turns"]
+
+
+def test_evaluate_ends_an_episode_that_would_outgrow_the_context(straight_run, task_files, tmp_path):
+    # Every task's first prompt (system + tools + query) is longer than 64 tokens: no turn fits.
+    out = tmp_path / "eval.json"
+    result = run_trainer("evaluate", "--model", str(straight_run / "checkpoints" / "step_4"),
+                         "--tasks", str(task_files[1]), "--out", str(out), "--config", str(CPU_CONFIG),
+                         "policy.generation.max_new_tokens=8", "policy.max_total_sequence_length=64")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["avg_generated_tokens"] == 0 and report["avg_tool_calls"] == 0
+    for transcript in report["transcripts"]:
+        assert transcript["turns"] == [{"role": "assistant", "text": "",
+                                        "stopped": "context full (policy.max_total_sequence_length)"}]

@@ -49,7 +49,11 @@ def _generate(model: Any, tokenizer: Any, prompts: list[list[int]], max_new_toke
 
 
 def run_episodes(model: Any, tokenizer: Any, tasks: list[Any], *, tool_mode: str, max_tool_steps: int,
-                 max_new_tokens: int, temperature: float, batch_size: int = 8) -> list[Episode]:
+                 max_new_tokens: int, temperature: float, batch_size: int = 8,
+                 max_total_tokens: int | None = None) -> list[Episode]:
+    """Greedy or sampled tool-calling episodes. An episode whose next turn could outgrow
+    `max_total_tokens` (policy.max_total_sequence_length) ends before it: one overlong
+    conversation would otherwise pad its whole batch to its length."""
     episodes: list[Episode] = []
     for start in range(0, len(tasks), batch_size):
         chunk = tasks[start:start + batch_size]
@@ -66,6 +70,14 @@ def run_episodes(model: Any, tokenizer: Any, tasks: list[Any], *, tool_mode: str
             prompts = [tokenizer(tokenizer.apply_chat_template(states[i].messages, tools=tools[i], tokenize=False,
                                                                add_generation_prompt=True),
                                  add_special_tokens=False)["input_ids"] for i in active]
+            if max_total_tokens is not None:
+                fits = [n for n, ids in enumerate(prompts) if len(ids) + max_new_tokens <= max_total_tokens]
+                for n in sorted(set(range(len(active))) - set(fits)):
+                    states[active[n]].transcript.append({"role": "assistant", "text": "",
+                                                         "stopped": "context full (policy.max_total_sequence_length)"})
+                active, prompts = [active[n] for n in fits], [prompts[n] for n in fits]
+                if not active:
+                    break
             completions = _generate(model, tokenizer, prompts, max_new_tokens, temperature)
             still = []
             for i, prompt_ids, ids in zip(active, prompts, completions, strict=True):

@@ -162,9 +162,12 @@ def batch_split(total: int, micro_batch: int, world_size: int) -> tuple[int, int
 class RunState:
     """What the callback and the trainer subclass share about this run."""
 
-    def __init__(self, cfg: TrainerConfig, max_steps: int, identity: dict[str, Any], world_size: int) -> None:
+    def __init__(self, cfg: TrainerConfig, max_steps: int, identity: dict[str, Any], world_size: int,
+                 steps_per_epoch: int) -> None:
         self.cfg = cfg
         self.max_steps = max_steps
+        # One pass over the training tasks; max_num_steps may end the run before the first epoch ends.
+        self.steps_per_epoch = steps_per_epoch
         self.identity = identity
         self.world_size = world_size
         self.val_metrics: dict[int, dict[str, Any]] = {}
@@ -252,7 +255,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
         remove_unused_columns=False,
         dataloader_num_workers=0,
     )
-    state = RunState(cfg, max_steps, identity, world_size)
+    state = RunState(cfg, max_steps, identity, world_size, len(train_tasks) // cfg.grpo.num_prompts_per_step)
     metrics = MetricsLogger(cfg.logger.log_dir, cfg.logger.tensorboard_enabled, enabled=rank == 0)
 
     tool_mode = cfg.env.workplace_assistant.tools
@@ -278,7 +281,8 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
         episodes = run_episodes(model, tokenizer, val_tasks[rank::world_size], tool_mode=tool_mode,
                                 max_tool_steps=cfg.env.workplace_assistant.max_tool_steps,
                                 max_new_tokens=gen.max_new_tokens, temperature=gen.val_temperature,
-                                batch_size=g.val_batch_size or 8)
+                                batch_size=g.val_batch_size or 8,
+                                max_total_tokens=cfg.policy.max_total_sequence_length)
         if world_size > 1:
             from accelerate.utils import gather_object
 
@@ -499,7 +503,7 @@ def save_checkpoint(trainer: Any, state: RunState, tokenizer: Any) -> None:
     if not is_main:
         return
     trainer.state.save_to_json(str(tmp / "trainer_state.json"))
-    steps_per_epoch = max(1, state.max_steps // max(1, cfg.grpo.max_num_epochs))
+    steps_per_epoch = max(1, state.steps_per_epoch)
     info: dict[str, Any] = {
         "total_steps": step,
         "current_step": step % steps_per_epoch if step % steps_per_epoch else steps_per_epoch,
