@@ -14,6 +14,8 @@ from typing import Any
 
 from grpo_trainer.errors import InvalidDataError
 
+from .jsonl import json_lines
+
 
 @dataclass(frozen=True)
 class Task:
@@ -93,21 +95,8 @@ def _task(row: Any) -> Task:
 
 def load_tasks(path: str | Path) -> list[Task]:
     where = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidDataError(where, None, "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidDataError(where, None, f"cannot read file: {exc}") from None
     tasks: list[Task] = []
-    # split("\n"), not splitlines(): JSON text may hold U+2028 and friends raw.
-    for line_no, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidDataError(where, line_no, f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+    for line_no, row in json_lines(path):
         try:
             tasks.append(_task(row))
         except _Bad as exc:

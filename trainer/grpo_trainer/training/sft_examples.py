@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.schema import TrainerConfig
+from ..data.jsonl import json_lines
 from ..errors import InvalidDataError
 
 ROLES = ("system", "user", "assistant", "tool")
@@ -27,20 +28,8 @@ class _Unusable(Exception):
 def load_traces(path: str | Path) -> list[dict[str, Any]]:
     """The trace file's objects; a malformed line is InvalidDataError naming the file and line."""
     where = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidDataError(where, None, "traces file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidDataError(where, None, f"cannot read traces file: {exc}") from None
     traces = []
-    for line_no, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidDataError(where, line_no, f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+    for line_no, row in json_lines(path, "traces file"):
         if not isinstance(row, dict):
             raise InvalidDataError(where, line_no, f"expected a JSON object, got {type(row).__name__}")
         messages, tools = row.get("messages"), row.get("tools")
