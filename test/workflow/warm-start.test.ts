@@ -34,7 +34,12 @@ function warmStartPid(dir: string): number | null {
   return null;
 }
 
-const checkpointsIn = (dir: string) => (existsSync(join(dir, 'checkpoints')) ? readdirSync(join(dir, 'checkpoints')).filter((n) => /^checkpoint-\d+$/.test(n)) : []);
+/** Complete checkpoints only: transformers writes trainer_state.json after the weights and optimizer,
+ * and a kill before that leaves a folder the resume rightly discards. */
+const checkpointsIn = (dir: string) =>
+  existsSync(join(dir, 'checkpoints'))
+    ? readdirSync(join(dir, 'checkpoints')).filter((n) => /^checkpoint-\d+$/.test(n) && existsSync(join(dir, 'checkpoints', n, 'trainer_state.json')))
+    : [];
 
 test('warm start: killed mid-way it resumes from its checkpoint; the same inputs again are reused', { timeout: 15 * 60_000 }, async () => {
   const run = await resolveRun({ configPath: join(ROOT, 'configs', 'builtin-cpu.yaml'), set: SET, workflowId: uniq('warm') });
