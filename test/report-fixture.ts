@@ -46,7 +46,8 @@ export function writeRunFixture(runDir: string, opts: FixtureOptions = {}): void
   writeFileSync(join(runDir, 'eval', 'baseline.json'), JSON.stringify(evalFile(40, 8)));
   if (opts.warm) writeFileSync(join(runDir, 'eval', 'warm.json'), JSON.stringify(evalFile(40, 12)));
   writeFileSync(join(runDir, 'eval', 'final.json'), JSON.stringify(evalFile(40, 16)));
-  for (const [which, acc] of [['baseline', 0.1], ['final', 0.25]] as const) {
+  const bfclPoints: [string, number][] = opts.warm ? [['baseline', 0.1], ['warm', 0.15], ['final', 0.25]] : [['baseline', 0.1], ['final', 0.25]];
+  for (const [which, acc] of bfclPoints) {
     mkdirSync(join(runDir, 'bfcl', which), { recursive: true });
     const cat = (a: number, total: number, prefix: string) => ({ accuracy: a, correct: Math.round(a * total), total, ids: Array.from({ length: total }, (_, i) => `${prefix}_${i * 10}`) });
     writeFileSync(

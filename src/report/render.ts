@@ -137,7 +137,7 @@ export function buildBlocks(d: ReportData, plots: PlotImage[]): Block[] {
       ['overall', ci(w.baseline, w.intervals.baseline), ...(warmCol ? [ci(w.warm, w.intervals.warm)] : []), ci(w.final, w.intervals.final), describeChange(w.change)],
     ],
   });
-  blocks.push({ kind: 'h', level: 2, text: 'BFCL v3: baseline vs. final' });
+  blocks.push({ kind: 'h', level: 2, text: d.bfcl.warm ? 'BFCL v3: baseline, warm start and final' : 'BFCL v3: baseline vs. final' });
   blocks.push(
     ...bfclBlocks([
       ['baseline (base model)', d.bfcl.baseline],

@@ -125,6 +125,8 @@ test('three evaluation points: the warm start sits between base and GRPO in the 
     assert.match(md, /\| category \| baseline \| warm start \| final \| difference \|/);
     assert.match(md, /\| overall \| 0\.200 \[0\.105, 0\.348\] \| 0\.300 \[[0-9.]+, [0-9.]+\] \| 0\.400 \[[0-9.]+, [0-9.]+\] \| \+0\.200 \(95% CI \[/);
     assert.match(md, /GRPO over the warm start alone: \+0\.100/);
+    assert.match(md, /## BFCL v3: baseline, warm start and final/);
+    assert.match(md, /\| BFCL category \| baseline \(base model\) \| warm start \| final \(best checkpoint\) \| difference \|/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
