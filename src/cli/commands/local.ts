@@ -162,7 +162,7 @@ export const quickstart: Command = {
       }
       const runId = str(p, 'run-id') ?? `quickstart-${newRunId().slice(4)}`;
       await startRun(client, loaded, runId, target.namespace);
-      say(`Started run ${runId}: environment build (first time: a few minutes), data, model conversion, Ray, baseline eval, ${loaded.config.trainer.grpo.max_num_steps} steps, final eval, summary.`);
+      say(`Started run ${runId}: environment build (first time: a few minutes), data, model conversion, Ray, baseline eval, ${loaded.config.trainer.warm_start?.enabled ? 'warm start and its eval, ' : ''}${loaded.config.trainer.grpo.max_num_steps} GRPO steps, final eval, summary (the shipped config: about 55 minutes on 2 CPU cores).`);
       say('Ctrl-C detaches (the run continues while the worker runs).');
       const code = await follow(client, runId);
       const paths = runPaths(state, runId);
