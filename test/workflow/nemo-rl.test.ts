@@ -6,69 +6,32 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { ROOT, STATE, testEnv, uniq } from '../helpers.js';
-import { WorkerProcess, waitFor } from '../chaos/harness.js';
-import { makeCheckout, pathWithUv, startHub, type Checkout } from '../support/nemo-rl.js';
+import { ROOT, uniq } from '../helpers.js';
+import { waitFor } from '../chaos/harness.js';
+import type { Checkout } from '../support/nemo-rl.js';
+import { NemoRlStack } from '../support/nemo-rl-stack.js';
 import type { RunStatus, Summary } from '../../src/common/types.js';
 
 const CONFIG = join(ROOT, 'configs', 'nemo-rl-nemotron-nano-9b.yaml');
 const MODEL = 'test-org/nemotron-tiny';
 
+const stack = new NemoRlStack('grpo-nrl');
 let env: TestWorkflowEnvironment;
-let address: string;
 let checkout: Checkout;
-let hub: Awaited<ReturnType<typeof startHub>>;
 let state: string;
-const taskQueue = uniq('grpo-nrl');
-const workers: WorkerProcess[] = [];
+const taskQueue = stack.taskQueue;
 
 before(async () => {
-  env = await testEnv();
-  address = env.connection.options.address;
-  checkout = makeCheckout({ train: 12, validation: 6 });
-  hub = await startHub();
-  // A state dir of its own (runs, the Hugging Face cache stays in the checkout), sharing the built environments.
-  state = mkdtempSync(join(tmpdir(), 'grpo-nrl-state-'));
-  mkdirSync(join(STATE, 'envs'), { recursive: true });
-  symlinkSync(join(STATE, 'envs'), join(state, 'envs'));
+  await stack.setup();
+  ({ env, checkout, state } = stack);
 });
+after(() => stack.teardown());
 
-after(async () => {
-  for (const w of workers) await w.stop().catch(() => undefined);
-  hub.stop();
-  checkout.remove();
-  await env.teardown();
-  if (!process.env.GRPO_KEEP_TEST_STATE) rmSync(state, { recursive: true, force: true });
-});
-
-/** Each test's faults live in its worker's environment: a worker of an earlier test must not take its runs. */
-async function stopWorkers(): Promise<void> {
-  for (const w of workers) await w.stop().catch(() => undefined);
-}
-
-function startWorker(extra: NodeJS.ProcessEnv = {}): WorkerProcess {
-  const w = new WorkerProcess(
-    {
-      TEMPORAL_ADDRESS: address,
-      GRPO_STATE_DIR: state,
-      GRPO_TASK_QUEUE: taskQueue,
-      GRPO_LOG_FORMAT: 'json',
-      PATH: pathWithUv(),
-      HF_ENDPOINT: hub.endpoint,
-      HF_TOKEN: '',
-      FAKE_NRL_STEP_SECONDS: '0.3',
-      ...extra,
-    },
-    join(state, `worker-${workers.length}.log`),
-  );
-  w.start();
-  workers.push(w);
-  return w;
-}
+const stopWorkers = () => stack.stopWorkers();
+const startWorker = (extra: NodeJS.ProcessEnv = {}) => stack.startWorker(extra);
 
 const BASE = [
   'eval.baseline=true',
