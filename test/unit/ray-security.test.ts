@@ -52,12 +52,21 @@ function probe(kind: 'task' | 'listener', target: string, extraEnv: NodeJS.Proce
   return answer;
 }
 
+/** The process's name for the log line; a short-lived Ray process may have exited since it was listed. */
+function processName(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '(exited)';
+  }
+}
+
 /** Listeners that do work for a client without credentials (non-loopback ones are what the issue forbids). */
 function openListeners(listeners: Listener[], seen: (line: string) => void = () => undefined): Array<Listener & { answer: unknown }> {
   const open: Array<Listener & { answer: unknown }> = [];
   for (const l of listeners) {
     const answer = probe('listener', `${dialAddress(l)}:${l.port}`, stranger);
-    seen(`${l.address}:${l.port} (pid ${l.pid} ${readFileSync(`/proc/${l.pid}/comm`, 'utf8').trim()}): ${JSON.stringify(answer)}`);
+    seen(`${l.address}:${l.port} (pid ${l.pid} ${processName(l.pid)}): ${JSON.stringify(answer)}`);
     if (!answer.refused) open.push({ ...l, answer });
   }
   return open;
