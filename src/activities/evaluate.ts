@@ -12,13 +12,13 @@ import { runTracked } from '../process/supervise.js';
 import { failureFromTrainer } from './failure.js';
 import { backendCtx } from './support.js';
 
-export async function evaluate(input: { run: ResolvedRun; env: EnvInfo; data: DataInfo; model: ModelInfo; ray: RayInfo | null; which: 'baseline' | 'warm' | 'final'; modelPath: string }): Promise<EvalResult | null> {
+export async function evaluate(input: { run: ResolvedRun; env: EnvInfo; data: DataInfo; model: ModelInfo; ray: RayInfo | null; which: 'baseline' | 'warm' | 'final' | 'promoted'; modelPath: string }): Promise<EvalResult | null> {
   const { run, env, data, model, ray } = input;
   const backend = getBackend(run.config.backend);
   const outPath = join(run.paths.evalDir, `${input.which}.json`);
   const spec = backend.evaluate(backendCtx(run, { env, data, model, ray }), input.modelPath, outPath);
   if (!spec) return null;
-  const stage: StageName = input.which === 'baseline' ? 'baselineEval' : input.which === 'warm' ? 'warmStart' : 'finalEval';
+  const stage: StageName = input.which === 'baseline' ? 'baselineEval' : input.which === 'warm' ? 'warmStart' : input.which === 'promoted' ? 'promote' : 'finalEval';
   await reportProgress({ stage, attempt: attempt() }, { force: true });
   await rm(outPath, { force: true });
   await rm(join(run.paths.evalDir, 'failure.json'), { force: true });

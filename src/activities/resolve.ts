@@ -5,7 +5,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { stringify as toYaml } from 'yaml';
 import { ConfigError, loadConfigFile, validateConfig } from '../config/load.js';
 import { runPaths, stateDir } from '../common/state.js';
-import { RUN_ID_PATTERN, type ResolvedRun, type TrainingRunInput } from '../common/types.js';
+import { RUN_ID_PATTERN, runIdOfWorkflow, type ResolvedRun, type TrainingRunInput } from '../common/types.js';
 
 export interface ResolveRunInput extends TrainingRunInput {
   workflowId: string;
@@ -13,7 +13,7 @@ export interface ResolveRunInput extends TrainingRunInput {
 
 /** Load + validate the config (path or inline), create the run dir and write the trainer YAML. */
 export async function resolveRun(input: ResolveRunInput): Promise<ResolvedRun> {
-  const runId = input.runId ?? input.workflowId;
+  const runId = input.runId ?? runIdOfWorkflow(input.workflowId);
   if (!RUN_ID_PATTERN.test(runId))
     throw ApplicationFailure.create({ type: 'InvalidInput', nonRetryable: true, message: `runId: expected letters, digits, '.', '_' or '-' (max 100), got ${JSON.stringify(runId)}` });
   let loaded;

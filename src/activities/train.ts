@@ -87,6 +87,7 @@ export async function trainSegment(input: TrainSegmentInput): Promise<SegmentRes
       await consumeForceRebuild(ctx, env);
     };
     const refresher = new MetricsRefresher(ctx, backend, run.paths.stateDir, env);
+    let lastSignalled = JSON.stringify([startStep, metrics.train, metrics.validation]);
     const r = await trackProcess(t.child, t.label, t.driverLog, {
       tickMs: 2000,
       // What a retried attempt needs to ledger this one if the worker dies before the first tick.
@@ -114,7 +115,12 @@ export async function trainSegment(input: TrainSegmentInput): Promise<SegmentRes
           log('warn', `the trainer printed nothing for ${run.config.run.hang_timeout_min} min: treating it as hung and stopping it`, { log: t.driverLog });
           void (t.child.cancel ? t.child.cancel() : killGroup(t.child.pid));
         }
-        void reportProgress({ stage: 'train', attempt: n, step: metrics.step, train: { ...metrics.train }, validation: { ...metrics.validation } });
+        // Only a change reaches the workflow (each signal is a history event); liveness is the heartbeat below.
+        const seen = JSON.stringify([metrics.step, metrics.train, metrics.validation]);
+        if (seen !== lastSignalled) {
+          lastSignalled = seen;
+          void reportProgress({ stage: 'train', attempt: n, step: metrics.step, train: { ...metrics.train }, validation: { ...metrics.validation } }, { minIntervalMs: 0 });
+        }
         return { stage: 'train', step: metrics.step, stopAfterStep, atMs: Date.now(), checkpointStep: startStep, train: { ...metrics.train }, validation: { ...metrics.validation } };
       },
     });

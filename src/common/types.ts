@@ -10,7 +10,15 @@ export const TASK_QUEUE = 'grpo-pipeline';
 export const trainQueueFor = (taskQueue: string) => `${taskQueue}-train`;
 export const TRAIN_TASK_QUEUE = trainQueueFor(TASK_QUEUE);
 export const WORKFLOW_TYPE = 'trainingRun';
+/** Default of run.continue_as_new_after_events: far below Temporal's warning (10,240 events), with room for a segment. */
+export const CONTINUE_AS_NEW_AFTER_EVENTS = 4000;
 export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+/**
+ * The run id of a run started without one: its workflow id, each character outside RUN_ID_PATTERN's
+ * set replaced by '-'. A schedule's fires are `<name>-2026-12-02T10:30:00Z`, so each gets its own
+ * valid run id (`<name>-2026-12-02T10-30-00Z`) and run directory.
+ */
+export const runIdOfWorkflow = (workflowId: string): string => workflowId.replace(/[^A-Za-z0-9._-]/g, '-');
 
 /** Input of the `trainingRun` workflow; exactly one of configPath / config. */
 export interface TrainingRunInput {
@@ -26,6 +34,17 @@ export interface TrainingRunInput {
   force?: boolean;
   /** Label of where an inline config came from (shown in status and summary). */
   source?: string;
+  /** `grpo resume`: the closed execution this one continues (same run id, its checkpoints). */
+  resume?: ResumeOf;
+  /** Internal: what the previous execution hands over at continue-as-new (src/workflows/carry.ts). */
+  carry?: unknown;
+}
+
+export interface ResumeOf {
+  /** Temporal run id of the execution being resumed. */
+  executionRunId: string;
+  /** How it ended (FAILED, CANCELLED, TERMINATED, TIMED_OUT). */
+  endedAs: string;
 }
 
 export interface RunPaths {
@@ -61,6 +80,7 @@ export type StageName =
   | 'warmStart'
   | 'train'
   | 'finalEval'
+  | 'promote'
   | 'summary'
   | 'cleanup';
 
@@ -74,6 +94,7 @@ export const STAGES: StageName[] = [
   'warmStart',
   'train',
   'finalEval',
+  'promote',
   'summary',
   'cleanup',
 ];
@@ -100,6 +121,47 @@ export interface DataInfo {
 export interface ModelInfo {
   modelDir: string;
   fingerprint: string;
+  /** What training starts from (config init_from): absent in histories from before promotion. */
+  initFrom?: 'base' | 'promoted';
+  /** With initFrom 'promoted': the promoted model it is (line, run, step). */
+  promoted?: { line: string; runId: string; step: number } | null;
+  /** Something the workflow shows (e.g. init_from: promoted but nothing is promoted yet: the base model is used). */
+  warning?: string;
+}
+
+/** One model's validation score in a promotion decision. */
+export interface PromotionScore {
+  accuracy: number;
+  numTasks: number;
+  /** Wilson 95% interval of the accuracy. */
+  interval: [number, number] | null;
+  /** BFCL overall accuracy, when evaluated. */
+  bfcl?: number | null;
+}
+
+/** The promoteModel stage's result (also the history record's core, src/promotion/registry.ts). */
+export interface PromotionDecision {
+  promoted: boolean;
+  /** Exactly why, with the numbers. */
+  reason: string;
+  line: string;
+  runId: string;
+  step: number;
+  /** What the candidate was compared with: the line's promoted model, the run's base model, or nothing (first model of the line). */
+  against: 'incumbent' | 'baseline' | 'none';
+  candidate: PromotionScore | null;
+  /** The compared model's score (incumbent or base model); null when there was none. */
+  incumbent: (PromotionScore & { runId: string | null; step: number | null }) | null;
+  /** Mean paired per-task difference candidate − compared model, and its 95% interval. */
+  delta: number | null;
+  interval: [number, number] | null;
+  pairedTasks: number | null;
+  margin: number;
+  /** BFCL overall change candidate − compared model (unpaired 95% interval), when both were evaluated. */
+  bfclDelta?: { delta: number; interval: [number, number] } | null;
+  /** The exported model that is now current (null: not promoted). */
+  modelDir: string | null;
+  time: string;
 }
 
 /** The warmStart stage's result: the warmed model GRPO starts from. */
@@ -273,6 +335,8 @@ export interface RunStatus {
   /** Trainer config changes made by recovery policies (e.g. a halved micro batch after an OOM). */
   configChanges: string[];
   warnings: string[];
+  /** The promote stage's decision (null: promotion off, or not reached). */
+  promotion?: PromotionDecision | null;
   startedAt: string;
   updatedAt: string;
   elapsedSeconds: number;
@@ -304,6 +368,8 @@ export interface Summary {
   recoveries: number;
   configChanges: string[];
   warnings: string[];
+  /** The promote stage's decision (null: promotion off, or not reached). */
+  promotion?: PromotionDecision | null;
   startedAt: string;
   finishedAt: string;
   elapsedSeconds: number;

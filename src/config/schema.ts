@@ -8,6 +8,7 @@
  * the trainer's own `check-config`.
  */
 import { z } from 'zod';
+import { CONTINUE_AS_NEW_AFTER_EVENTS } from '../common/types.js';
 
 const posInt = z.int().min(1);
 const nonNegInt = z.int().min(0);
@@ -38,6 +39,11 @@ const runSection = z.strictObject({
    * Ray's own workers are started by the raylet and are not covered. null = no limit.
    */
   trainer_address_space_mb: posInt.nullable().default(null),
+  /**
+   * The workflow continues as new at the first segment boundary once its history has this many
+   * events (Temporal warns at 10,240 and ends a workflow at 51,200), so a run of any length fits.
+   */
+  continue_as_new_after_events: z.number().int().min(20).default(CONTINUE_AS_NEW_AFTER_EVENTS),
 });
 
 const budgetsSection = z.strictObject({
@@ -184,6 +190,24 @@ const clusterSection = z.looseObject({
   num_workers: posInt.nullable().optional(),
 });
 
+/** Directory names under <state>/models that the model cache uses: never a promoted-model line. */
+export const RESERVED_MODEL_LINES = ['hub', 'tiny-random', 'smollm2-135m-instruct'] as const;
+
+/** Promotion of a run's best checkpoint to its line's current model (docs in README.md, "Promotion"). */
+const promotionSection = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** The promoted-model line (a file name: <state>/models/<line>/). */
+  line: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a file name: letters, digits, ".", "_" or "-" (max 64), starting with a letter or digit')
+    .refine((v) => !(RESERVED_MODEL_LINES as readonly string[]).includes(v), { message: `a line name other than ${RESERVED_MODEL_LINES.join(', ')} (the model cache's own directories)` })
+    .default('default'),
+  /** Accuracy (0..1) the candidate must beat the incumbent by, beyond the 95% noise of the paired difference. */
+  margin: z.number().min(0).lt(1).default(0),
+  /** With BFCL enabled and results on both sides: refuse a candidate whose BFCL overall regressed beyond noise. */
+  bfcl_must_not_regress: z.boolean().default(true),
+});
+
 const passthrough = z.looseObject({});
 
 export const trainerSection = z.strictObject({
@@ -205,6 +229,9 @@ export const pipelineConfigSchema = z.strictObject({
   description: z.string().optional(),
   /** State directory; null → $GRPO_STATE_DIR or ./.grpo of the worker. */
   state_dir: z.string().min(1).nullable().default(null),
+  /** Where training starts: the base model, or the currently promoted model of promotion.line. */
+  init_from: z.enum(['base', 'promoted']).default('base'),
+  promotion: promotionSection.default(promotionSection.parse({})),
   run: runSection.default(runSection.parse({})),
   eval: evalSection.default(evalSection.parse({})),
   bfcl: bfclSection.default(bfclSection.parse({})),

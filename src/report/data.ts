@@ -88,7 +88,8 @@ export interface ReportData {
   criteria: CriteriaResult;
 }
 
-function readJson<T>(path: string): T | null {
+/** A JSON file (an evaluation, a summary), or null when it is missing or unreadable; promotion reads evaluations with it too. */
+export function readJson<T>(path: string): T | null {
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as T;
   } catch {

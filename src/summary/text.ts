@@ -51,6 +51,8 @@ export function renderSummaryText(s: Summary): string {
     const tags = [c.step === s.best?.step ? 'best' : '', c.step === newest ? 'newest' : ''].filter(Boolean).join(', ');
     lines.push(`  step_${c.step}  ${s.metricName}=${fmt(c.metric)}${tags ? `  (${tags})` : ''}  ${c.dir}`);
   }
+  const p = s.promotion;
+  if (p) lines.push(`Promotion (line ${p.line}): ${p.promoted ? `promoted step_${p.step} as ${p.modelDir}` : 'not promoted'}: ${p.reason}`);
   lines.push(...renderLedger(s.ledger ?? []));
   if (s.configChanges?.length) lines.push(`Config changed by recovery: ${s.configChanges.join(', ')}`);
   if (s.failures.length) {

@@ -10,7 +10,7 @@ export function validateInput(input: unknown): TrainingRunInput {
   if (input === null || typeof input !== 'object' || Array.isArray(input))
     fail('input', `expected an object like {"configPath":"configs/builtin-cpu.yaml"}, got ${input === null ? 'null' : Array.isArray(input) ? 'a list' : typeof input}`);
   const i = input as Record<string, unknown>;
-  const allowed = ['configPath', 'config', 'set', 'runId', 'force', 'source'];
+  const allowed = ['configPath', 'config', 'set', 'runId', 'force', 'source', 'resume', 'carry'];
   for (const k of Object.keys(i)) if (!allowed.includes(k)) fail(k, `unknown input field (allowed: ${allowed.join(', ')})`);
   const hasPath = i.configPath !== undefined;
   const hasInline = i.config !== undefined;
@@ -23,6 +23,10 @@ export function validateInput(input: unknown): TrainingRunInput {
     fail('runId', `expected letters, digits, '.', '_' or '-' (max 100 chars), got ${JSON.stringify(i.runId)}`);
   if (i.source !== undefined && typeof i.source !== 'string') fail('source', `expected a string, got ${JSON.stringify(i.source)}`);
   if (i.force !== undefined && typeof i.force !== 'boolean') fail('force', `expected a boolean, got ${JSON.stringify(i.force)}`);
+  const r = i.resume as Record<string, unknown> | undefined;
+  if (r !== undefined && (r === null || typeof r !== 'object' || typeof r.executionRunId !== 'string' || typeof r.endedAs !== 'string'))
+    fail('resume', 'expected {"executionRunId": "...", "endedAs": "FAILED"} (set by grpo resume)');
+  if (i.carry !== undefined && (i.carry === null || typeof i.carry !== 'object')) fail('carry', 'internal hand-over between executions; do not set it');
   return i as TrainingRunInput;
 }
 

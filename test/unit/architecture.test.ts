@@ -20,8 +20,8 @@ function files(dir: string): string[] {
 }
 
 const STAGE_ACTIVITIES = [
-  'resolveRun', 'prepareEnvironment', 'checkTrainerConfig', 'prepareData', 'fetchModel', 'startRay', 'restartRay',
-  'evaluate', 'warmStart', 'trainSegment', 'bookkeepCheckpoints', 'bfclEvaluate', 'writeSummary', 'writeReport', 'cleanupRun',
+  'resolveRun', 'registerRunAttributes', 'checkRunIdentity', 'prepareEnvironment', 'checkTrainerConfig', 'prepareData', 'fetchModel', 'startRay', 'restartRay',
+  'evaluate', 'warmStart', 'trainSegment', 'bookkeepCheckpoints', 'bfclEvaluate', 'promoteModel', 'promotedModel', 'writeSummary', 'writeReport', 'cleanupRun',
 ];
 
 test('the worker registers exactly the stage activities, and the workflow calls only those', () => {

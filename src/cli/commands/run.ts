@@ -85,10 +85,29 @@ export async function follow(client: Client, runId: string, opts: { quietSummary
   }
 }
 
+/** Load and check a config as `grpo run` does: the pipeline's schema, then the trainer's check-config (usage error, exit 2). */
+export async function loadRunConfig(path: string | undefined, sets: string[]): Promise<LoadedConfig> {
+  const loaded = loadOrExplain(path, sets);
+  for (const w of loaded.warnings) warn(`Warning: ${w}`);
+  const check = await trainerCheck(loaded);
+  if (!check.ok) throw new CliError(`Invalid trainer section (the trainer's check-config says):\n${check.output}`, 2);
+  for (const w of check.warnings) warn(`Warning (trainer): ${w}`);
+  return loaded;
+}
+
+/** The `trainingRun` input `grpo run` sends; without a run id the workflow derives it from its workflow id (schedules). */
+export function trainingRunInput(loaded: LoadedConfig, runId?: string): TrainingRunInput {
+  return { config: loaded.config, ...(runId ? { runId } : {}), ...(loaded.source ? { source: loaded.source } : {}) };
+}
+
+/** Warn when nobody polls the queue a run (or a schedule's fires) would wait on. */
+export async function warnIfNoWorker(client: Client, namespace: string, what = 'the run waits'): Promise<void> {
+  if ((await pollerCount(client, namespace)) === 0) warn(`Note: no worker is polling task queue ${TASK_QUEUE}; ${what} until one starts (npm run grpo -- worker).`);
+}
+
 export async function startRun(client: Client, loaded: LoadedConfig, runId: string, namespace: string): Promise<void> {
-  const pollers = await pollerCount(client, namespace);
-  if (pollers === 0) warn(`Note: no worker is polling task queue ${TASK_QUEUE}; the run waits until one starts (npm run grpo -- worker).`);
-  const input: TrainingRunInput = { config: loaded.config, runId, ...(loaded.source ? { source: loaded.source } : {}) };
+  await warnIfNoWorker(client, namespace);
+  const input = trainingRunInput(loaded, runId);
   try {
     await client.workflow.start(WORKFLOW_TYPE, { taskQueue: TASK_QUEUE, workflowId: runId, args: [input] });
   } catch (e) {
@@ -111,13 +130,10 @@ export const run: Command = {
     json: { ...JSON_OPTION, help: 'with --detach: print {runId, workflowType, taskQueue, namespace} as JSON' },
   },
   async run(p) {
-    const loaded = loadOrExplain(required(this, p, 0, '<config>'), list(p, 'set'));
+    const path = required(this, p, 0, '<config>');
     const json = flag(p, 'json');
     if (json && !flag(p, 'detach')) throw new CliError('--json needs --detach (a followed run prints its progress, then its summary)', 2);
-    for (const w of loaded.warnings) warn(`Warning: ${w}`);
-    const check = await trainerCheck(loaded);
-    if (!check.ok) throw new CliError(`Invalid trainer section (the trainer's check-config says):\n${check.output}`, 2);
-    for (const w of check.warnings) warn(`Warning (trainer): ${w}`);
+    const loaded = await loadRunConfig(path, list(p, 'set'));
     const runId = str(p, 'run-id') ?? newRunId();
     if (!RUN_ID_PATTERN.test(runId)) throw new CliError(`--run-id: expected letters, digits, '.', '_' or '-' (max 100), got ${JSON.stringify(runId)}`, 2);
     const { client, connection, target } = await connectClient();

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { redact } from '../../common/redact.js';
 import { runPaths, stateDir } from '../../common/state.js';
-import { WORKFLOW_TYPE } from '../../common/types.js';
 import { CliError, connectClient } from '../client.js';
 import { flag, JSON_OPTION, required, str, type Command } from '../command.js';
+import { runQuery, type RunFilters } from '../../search/query.js';
 import { renderStatus } from '../follow.js';
 import { say } from '../output.js';
 import { queryStatus } from './run.js';
@@ -50,17 +50,49 @@ export const listRuns: Command = {
   name: 'list',
   brief: 'training runs known to the server',
   args: '',
-  summary: 'The training runs the Temporal server knows, newest first.',
-  options: { json: JSON_OPTION },
+  summary: 'The training runs the Temporal server knows, newest first, filtered by their search attributes.',
+  details: [
+    'Filters match the run search attributes (GrpoBackend, GrpoModel, GrpoConfig, GrpoState, GrpoBestAccuracy); the same',
+    "query works in the Web UI and in: temporal workflow list --query \"GrpoState = 'completed' AND GrpoBestAccuracy >= 0.3\"",
+  ],
+  options: {
+    json: JSON_OPTION,
+    backend: { type: 'string', value: 'NAME', help: 'only runs of this backend (builtin, nemo_rl)' },
+    model: { type: 'string', value: 'NAME', help: 'only runs of this model (model.name, or model.source)' },
+    config: { type: 'string', value: 'NAME', help: 'only runs of this config (file name without .yaml)' },
+    state: { type: 'string', value: 'STATE', help: 'only runs in this state (running, completed, failed, cancelled)' },
+    'min-accuracy': { type: 'string', value: 'X', help: "only runs whose best checkpoint's metric is at least X" },
+  },
   async run(p) {
+    const min = str(p, 'min-accuracy');
+    if (min !== undefined && !Number.isFinite(Number(min))) throw new CliError(`--min-accuracy: expected a number, got ${JSON.stringify(min)}`, 2);
+    const filters: RunFilters = { backend: str(p, 'backend'), model: str(p, 'model'), config: str(p, 'config'), state: str(p, 'state'), minAccuracy: min === undefined ? undefined : Number(min) };
     const { client, connection } = await connectClient();
     try {
-      const rows: { runId: string; status: string; startTime: string; closeTime: string | null }[] = [];
-      for await (const w of client.workflow.list({ query: `WorkflowType = '${WORKFLOW_TYPE}'` }))
-        rows.push({ runId: w.workflowId, status: w.status.name, startTime: w.startTime.toISOString(), closeTime: w.closeTime?.toISOString() ?? null });
+      const rows: { runId: string; status: string; state: string | null; backend: string | null; config: string | null; best: number | null; startTime: string; closeTime: string | null }[] = [];
+      const seen = new Set<string>();
+      const attr = (sa: unknown, name: string) => ((sa as Record<string, unknown[]> | undefined)?.[name]?.[0] ?? null) as never;
+      try {
+        for await (const w of client.workflow.list({ query: runQuery(filters) })) {
+          // A resumed run has several closed executions: the newest speaks for it.
+          if (seen.has(w.workflowId)) continue;
+          seen.add(w.workflowId);
+          rows.push({
+            runId: w.workflowId, status: w.status.name, state: attr(w.searchAttributes, 'GrpoState'), backend: attr(w.searchAttributes, 'GrpoBackend'),
+            config: attr(w.searchAttributes, 'GrpoConfig'), best: attr(w.searchAttributes, 'GrpoBestAccuracy'),
+            startTime: w.startTime.toISOString(), closeTime: w.closeTime?.toISOString() ?? null,
+          });
+        }
+      } catch (e) {
+        if (Object.values(filters).some((v) => v !== undefined))
+          throw new CliError(`the server cannot filter by the run search attributes (${(e as Error).message.split('\n')[0]}); they are registered by the worker on its first run`, 1);
+        throw e;
+      }
       if (flag(p, 'json')) say(JSON.stringify(rows, null, 2));
-      else if (!rows.length) say('No training runs yet. Start one with: npm run grpo -- run configs/builtin-cpu.yaml');
-      else for (const r of rows) say(`${r.runId.padEnd(40)} ${r.status.padEnd(11)} started ${r.startTime}${r.closeTime ? `  closed ${r.closeTime}` : ''}`);
+      else if (!rows.length) say(Object.values(filters).some((v) => v !== undefined) ? 'No training runs match.' : 'No training runs yet. Start one with: npm run grpo -- run configs/builtin-cpu.yaml');
+      else
+        for (const r of rows)
+          say(`${r.runId.padEnd(40)} ${r.status.padEnd(11)} ${(r.backend ?? '').padEnd(8)} ${(r.config ?? '').padEnd(14)} best ${r.best === null ? '-    ' : r.best.toFixed(3)}  started ${r.startTime}${r.closeTime ? `  closed ${r.closeTime}` : ''}`);
       return 0;
     } finally {
       await connection.close();

@@ -141,7 +141,20 @@ def main():
         acc = 0.1 + 0.05 * (int(re.search(r"step_(\d+)", model).group(1)) / 6 if re.search(r"step_(\d+)", model) else 0)
         if model.rstrip("/").endswith("/model"):  # the warmed model
             acc = 0.125
-        json.dump({"accuracy": acc, "per_category": {"email": acc}, "num_tasks": 4, "transcripts": []}, open(out, "w"))
+        # Per-task rewards as the real evaluator records them: the first round(acc * 4) tasks solved.
+        results = [{"task_id": i, "reward": 1.0 if i < round(acc * 4) else 0.0, "category": "email"} for i in range(4)]
+        json.dump({"accuracy": acc, "per_category": {"email": acc}, "num_tasks": 4, "transcripts": [],
+                   "results": results, "model": model}, open(out, "w"))
+    elif cmd == "export":
+        out, src = opt(args, "--out"), opt(args, "--model")
+        tmp = out.rstrip("/") + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        json.dump({"architectures": ["LlamaForCausalLM"], "fake": True}, open(os.path.join(tmp, "config.json"), "w"))
+        json.dump({"source": src}, open(os.path.join(tmp, "grpo_export.json"), "w"))
+        shutil.rmtree(out, ignore_errors=True)
+        os.rename(tmp, out)
+        print(json.dumps({"out": out}))
     elif cmd == "train":
         cfg = parse_overrides(args)
         ck, g, log_dir = cfg["checkpointing"], cfg["grpo"], cfg["logger"]["log_dir"]
