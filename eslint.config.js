@@ -13,7 +13,7 @@ const NODE_BUILTINS = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', '.grpo/', 'docs/', 'trainer/', 'test/fixtures/'] },
+  { ignores: ['node_modules/', 'dist/', '.grpo/', '.whl/', '.gl/', 'docs/', 'trainer/', 'test/fixtures/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # npm run lint: ESLint (typescript-eslint, workflow sandbox rules) over the TypeScript, ruff over the
-# Python. ruff comes from trainer/requirements-dev.txt into the state dir's tools venv
+# Python. ruff comes from trainer/requirements-dev.lock into the state dir's tools venv
 # (scripts/dev-tools.sh; dev tools stay out of the trainer's runtime environment).
 set -euo pipefail
 cd "$(dirname "$0")/.."

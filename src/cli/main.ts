@@ -10,7 +10,8 @@ import { REPO_ROOT } from '../common/state.js';
 import { CliError } from './client.js';
 import { distance, helpText, parseCommand, usageLine, type Command } from './command.js';
 import { configCheck, plan } from './commands/config.js';
-import { quickstart, server, setup, worker } from './commands/local.js';
+import { server, setup, worker } from './commands/local.js';
+import { quickstart } from './commands/quickstart.js';
 import { run } from './commands/run.js';
 import { resume } from './commands/resume.js';
 import { models, modelsRollback } from './commands/models.js';
@@ -33,9 +34,13 @@ function usage(): string {
     'Commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.brief}`),
     '',
-    'grpo <command> --help shows a command\'s options; grpo --version prints the version.',
-    'Environment: GRPO_STATE_DIR (default ./.grpo), TEMPORAL_ADDRESS (default 127.0.0.1:7233), TEMPORAL_NAMESPACE,',
-    'TEMPORAL_TLS_CERT / TEMPORAL_TLS_KEY / TEMPORAL_TLS_CA / TEMPORAL_API_KEY; HF_TOKEN, WANDB_API_KEY and RAY_AUTH_TOKEN belong in the worker\'s environment.',
+    'grpo <command> --help shows a command\'s options; grpo --version prints the version; --json prints a verb\'s result as JSON.',
+    'Environment: GRPO_STATE_DIR (default ./.grpo). The Temporal server, as the temporal CLI finds it: a temporal.toml profile',
+    '(TEMPORAL_CONFIG_FILE, default ~/.config/temporalio/temporal.toml; TEMPORAL_PROFILE, default "default") and the variables',
+    'TEMPORAL_ADDRESS (default 127.0.0.1:7233), TEMPORAL_NAMESPACE (default "default"), TEMPORAL_API_KEY, TEMPORAL_TLS,',
+    'TEMPORAL_TLS_CLIENT_CERT_PATH / TEMPORAL_TLS_CLIENT_KEY_PATH / TEMPORAL_TLS_SERVER_CA_CERT_PATH (or their _DATA forms),',
+    'TEMPORAL_TLS_SERVER_NAME. GRPO_TEMPORAL_UI_URL: the Web UI to link runs to. HF_TOKEN, WANDB_API_KEY and RAY_AUTH_TOKEN',
+    'belong in the worker\'s environment.',
   ].join('\n');
 }
 
@@ -72,6 +77,10 @@ export async function main(argv: string[]): Promise<number> {
   const found = lookup(argv);
   if (!found) {
     const group = COMMANDS.filter((c) => c.name.startsWith(`${first} `));
+    if (group.length && (argv[1] === '--help' || argv[1] === '-h')) {
+      say(`Usage: ${group.map(usageLine).join('\n       ')}\n\n${group.map((c) => `  ${c.name.padEnd(18)}  ${c.brief}`).join('\n')}\n\ngrpo ${first} <verb> --help shows a verb's options.`);
+      return 0;
+    }
     if (group.length) throw new CliError(`usage: ${group.map(usageLine).join('\n       ')}`, 2);
     throw new CliError(`unknown command ${JSON.stringify(first)}${didYouMean(first)}\n\n${usage()}`, 2);
   }

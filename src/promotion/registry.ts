@@ -28,7 +28,7 @@ export interface PromotedPointer {
   accuracy: number;
   numTasks: number;
   bfcl: number | null;
-  /** The base model the run trained (model.source, or hf:<name>): a run of another base does not start from it. */
+  /** The base model the run trained (model.source, or hf:<name>[@<revision>]): a run of another base does not start from it. */
   baseModel: string;
   promotedAt: string;
 }
@@ -39,8 +39,8 @@ export type HistoryRecord =
   | { kind: 'rollback'; decision: 'rollback'; line: string; time: string; runId: string; step: number; from: { runId: string; step: number }; reason: string; modelDir: string; pointer: PromotedPointer };
 
 /** The base model a config trains (what a promoted model of another base must not be mistaken for). */
-export function baseModelName(model: { source: string; name?: string | null }): string {
-  return model.source === 'hf' ? `hf:${model.name ?? ''}` : model.source;
+export function baseModelName(model: { source: string; name?: string | null; revision?: string | null }): string {
+  return model.source === 'hf' ? `hf:${model.name ?? ''}${model.revision ? `@${model.revision}` : ''}` : model.source;
 }
 
 export class RegistryError extends Error {

@@ -1,6 +1,6 @@
 /** `grpo worker`: pino logs via Runtime.install, graceful shutdown, one training activity at a time. */
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
-import { connectionOptions, serverTarget, unreachableMessage } from '../common/connection.js';
+import { ConnectionConfigError, connectionOptions, serverTarget, unreachableMessage, type ServerTarget } from '../common/connection.js';
 import { PinoTemporalLogger, createPino } from './logger.js';
 import { createWorkers } from './index.js';
 import { TASK_QUEUE, trainQueueFor } from '../common/types.js';
@@ -12,7 +12,14 @@ export async function runWorkerMain(o: { maxTrainingActivities: number; shutdown
     logger: new PinoTemporalLogger(p),
     telemetryOptions: { logging: { forward: {}, filter: makeTelemetryFilterString({ core: 'WARN', other: 'ERROR' }) } },
   });
-  const target = serverTarget();
+  let target: ServerTarget;
+  try {
+    target = serverTarget();
+  } catch (e) {
+    if (!(e instanceof ConnectionConfigError)) throw e;
+    process.stderr.write(e.message + '\n');
+    return 2;
+  }
   let connection: NativeConnection;
   try {
     connection = await NativeConnection.connect(connectionOptions(target));

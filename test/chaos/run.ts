@@ -121,7 +121,8 @@ async function runScenario(sc: Scenario, round: number, server: DevServer, dir: 
   const checkpointDir = join(runDir, 'checkpoints');
   const started = Date.now();
   const hub = sc.needsHub ? await startHub(dir, assets.model) : null;
-  const workerEnv: NodeJS.ProcessEnv = { TEMPORAL_ADDRESS: server.address, GRPO_STATE_DIR: STATE, ...(hub ? { HF_ENDPOINT: hub.endpoint } : {}) };
+  // Hub downloads go through the Hugging Face cache: a scenario's own HF_HOME, not the user's.
+  const workerEnv: NodeJS.ProcessEnv = { TEMPORAL_ADDRESS: server.address, GRPO_STATE_DIR: STATE, ...(hub ? { HF_ENDPOINT: hub.endpoint, HF_HOME: join(dir, `hf-home-${runId}`) } : {}) };
   let worker = new WorkerProcess(workerEnv, join(dir, `worker-${runId}.log`));
   worker.start();
   const monitor = new TrainerMonitor(checkpointDir);

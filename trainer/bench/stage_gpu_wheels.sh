@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stage the trainer's Python packages for a GPU machine that has torch (with CUDA) but no package
-# registry: download the wheels of trainer/requirements-gpu.txt for that machine's Python, pack them
+# registry: download the wheels of trainer/requirements.lock (everything but torch and its CUDA packages,
+# which stay the machine's) for that machine's Python, pack them
 # into one tar and cut it into parts of at most 56 MiB, one part per folder .whl1/, .whl2/, ...
 # (git-ignored through .git/info/exclude), so that each part fits a transfer limit of 64 MiB.
 #
@@ -20,7 +21,7 @@ for p in manylinux_2_{35,34,31,28,27,24,17,12,5}_x86_64 manylinux2014_x86_64 man
   platforms+=(--platform "$p")
 done
 python3 -m pip download --no-deps --only-binary=:all: --python-version "$PYVER" --implementation cp \
-  "${platforms[@]}" -d "$DL" -r trainer/requirements-gpu.txt
+  "${platforms[@]}" -d "$DL" -r trainer/requirements.lock
 exclude=$(git rev-parse --git-path info/exclude)
 mkdir -p "$(dirname "$exclude")"
 for pattern in "/$DL/" '/.whl[0-9]*/'; do

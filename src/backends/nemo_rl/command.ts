@@ -30,6 +30,8 @@ export function nemoRlOverrides(ctx: BackendContext): string[] {
     override(recipe, 'logger.tensorboard_enabled', true),
   ];
   for (const [k, v] of leaves(ctx.config.trainer as Record<string, unknown>)) if (!PIPELINE_KEYS.has(k) && v !== undefined) plain.push(override(recipe, k, v));
+  // A pinned model.revision: the snapshot directory fetchModel downloaded (NeMo RL would load the Hub's main).
+  if (ctx.config.model.revision && ctx.model?.modelDir.startsWith('/')) plain.push(override(recipe, 'policy.model_name', ctx.model.modelDir));
   for (const o of n.overrides) plain.push(respell(recipe, o));
   for (const o of ctx.trainerOverrides ?? []) plain.push(respell(recipe, o));
   return [...out, ...plain.map(shellQuote)];
@@ -100,13 +102,23 @@ export function jobName(ctx: BackendContext): string {
   return `grpo-${ctx.paths.runDir.split('/').filter(Boolean).at(-1)}`.slice(0, 120);
 }
 
-/** `hf download` of the policy into HF_HOME in the checkout's venv, then the tutorial's tokenizer edits. */
+/**
+ * `hf download` of the policy into HF_HOME in the checkout's venv (Hugging Face's cache: finished files
+ * stay there, so a retry fetches only the rest), then the tutorial's tokenizer edits. With
+ * model.revision the snapshot directory of that revision is printed as `{"model_dir": ...}`: NeMo RL is then
+ * given that directory as policy.model_name (it has no revision setting of its own).
+ */
 export function modelDownload(ctx: BackendContext, modelId: string): CommandSpec {
   const edits = join(REPO_ROOT, 'trainer', 'grpo_trainer', 'tools', 'nemotron_tokenizer.py');
-  const download = `uv run hf download ${shellQuote(modelId)}`;
+  const revision = ctx.config.model.revision;
+  const steps = [`uv run hf download ${shellQuote(modelId)}${revision ? ` --revision ${shellQuote(revision)}` : ''}`];
+  if (nrl(ctx).tokenizer_edits) steps.push(`uv run python ${shellQuote(edits)} --hf-home "$HF_HOME" --model ${shellQuote(modelId)}`);
+  // The snapshot directory of the revision, as huggingface_hub itself resolves it from the cache (no download).
+  const snapshot = "import json, sys; from huggingface_hub import snapshot_download; print(json.dumps({'model_dir': snapshot_download(sys.argv[1], revision=sys.argv[2], local_files_only=True)}))";
+  if (revision) steps.push(`uv run python -c ${shellQuote(snapshot)} ${shellQuote(modelId)} ${shellQuote(revision)}`);
   return {
-    label: `hf download ${modelId}`,
-    argv: ['bash', '-c', nrl(ctx).tokenizer_edits ? `${download} && uv run python ${shellQuote(edits)} --hf-home "$HF_HOME" --model ${shellQuote(modelId)}` : download],
+    label: `hf download ${modelId}${revision ? `@${revision}` : ''}`,
+    argv: ['bash', '-c', steps.join(' && ')],
     cwd: repoDir(ctx),
     env: { HF_HOME: hfHome(ctx) },
     passEnv: ['HF_TOKEN', 'HF_ENDPOINT'],

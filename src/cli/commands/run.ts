@@ -5,6 +5,8 @@ import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle 
 import type { LoadedConfig } from '../../config/load.js';
 import { redact } from '../../common/redact.js';
 import { RUN_ID_PATTERN, TASK_QUEUE, WORKFLOW_TYPE, type RunStatus, type Summary, type TrainingRunInput } from '../../common/types.js';
+import { stateDir } from '../../common/state.js';
+import { webUiBase, workflowUrl } from '../../server/ui.js';
 import { renderSummaryText } from '../../summary/text.js';
 import { CliError, connectClient, pollerCount } from '../client.js';
 import { flag, JSON_OPTION, list, required, SET_OPTION, str, type Command } from '../command.js';
@@ -26,22 +28,38 @@ function readSummaryFile(runDir: string | null | undefined): string | null {
   return existsSync(p) ? readFileSync(p, 'utf8') : null;
 }
 
-/** Follow a run until it closes; Ctrl-C detaches. Returns the exit code. */
-export async function follow(client: Client, runId: string, opts: { quietSummary?: boolean } = {}): Promise<number> {
+/**
+ * Follow a run until it closes. Ctrl-C detaches (the run goes on), or with onInterrupt 'cancel'
+ * (the quickstart, which stops its worker afterwards) cancels the run and follows it until it is
+ * recorded as cancelled; a second Ctrl-C then stops waiting. Returns the exit code.
+ */
+export async function follow(client: Client, runId: string, opts: { quietSummary?: boolean; onInterrupt?: 'detach' | 'cancel' } = {}): Promise<number> {
   const handle = client.workflow.getHandle(runId);
   const tty = process.stdout.isTTY;
   let detached = false;
-  const onSigint = () => {
+  let cancelling = false;
+  const onSignal = () => {
+    if (opts.onInterrupt === 'cancel' && !cancelling) {
+      cancelling = true;
+      if (tty) process.stdout.write('\n');
+      say(`Cancelling run ${runId}: its trainer and Ray head are stopped, then it is recorded as cancelled (Ctrl-C again stops waiting).`);
+      handle.cancel().catch((e: Error) => warn(`Could not cancel ${runId}: ${e.message.split('\n')[0]}`));
+      return;
+    }
     detached = true;
   };
-  process.once('SIGINT', onSigint);
-  process.once('SIGTERM', onSigint);
+  const signals: NodeJS.Signals[] = opts.onInterrupt === 'cancel' ? ['SIGINT', 'SIGTERM', 'SIGHUP'] : ['SIGINT', 'SIGTERM'];
+  for (const sig of signals) process.on(sig, onSignal);
   let lastLine = '';
   let lastStage = '';
   try {
     for (;;) {
       if (detached) {
         if (tty) process.stdout.write('\n');
+        if (cancelling) {
+          say(`Stopped waiting for run ${runId} to be recorded as cancelled.`);
+          return 130;
+        }
         say(`Detached; run ${runId} keeps running. Follow it with: npm run grpo -- status ${runId}   (cancel: npm run grpo -- cancel ${runId})`);
         return 0;
       }
@@ -80,8 +98,7 @@ export async function follow(client: Client, runId: string, opts: { quietSummary
       await new Promise((r) => setTimeout(r, 1000));
     }
   } finally {
-    process.removeListener('SIGINT', onSigint);
-    process.removeListener('SIGTERM', onSigint);
+    for (const sig of signals) process.removeListener(sig, onSignal);
   }
 }
 
@@ -127,7 +144,7 @@ export const run: Command = {
     set: SET_OPTION,
     'run-id': { type: 'string', value: 'ID', help: 'the run id (default: run-<date>-<time>-<random>)' },
     detach: { type: 'boolean', help: 'start the run and return at once' },
-    json: { ...JSON_OPTION, help: 'with --detach: print {runId, workflowType, taskQueue, namespace} as JSON' },
+    json: { ...JSON_OPTION, help: 'with --detach: print {runId, workflowType, taskQueue, namespace, webUiUrl?} as JSON' },
   },
   async run(p) {
     const path = required(this, p, 0, '<config>');
@@ -139,11 +156,13 @@ export const run: Command = {
     const { client, connection, target } = await connectClient();
     try {
       await startRun(client, loaded, runId, target.namespace);
+      const ui = await webUiBase(target, stateDir());
       if (json) {
-        say(JSON.stringify({ runId, workflowType: WORKFLOW_TYPE, taskQueue: TASK_QUEUE, namespace: target.namespace }, null, 2));
+        say(JSON.stringify({ runId, workflowType: WORKFLOW_TYPE, taskQueue: TASK_QUEUE, namespace: target.namespace, ...(ui ? { webUiUrl: workflowUrl(ui, target.namespace, runId) } : {}) }, null, 2));
         return 0;
       }
       say(`Started run ${runId} (workflow ${WORKFLOW_TYPE} on task queue ${TASK_QUEUE}, namespace ${target.namespace}).`);
+      if (ui) say(`Web UI: ${workflowUrl(ui, target.namespace, runId)}`);
       if (flag(p, 'detach')) {
         say(`Follow: npm run grpo -- status ${runId}    Cancel: npm run grpo -- cancel ${runId}`);
         return 0;

@@ -247,14 +247,15 @@ export const scheduleDescribe: Command = {
 export const schedulePause: Command = {
   name: 'schedule pause',
   brief: 'stop a schedule firing (running runs go on)',
-  args: '<name> [--note TEXT]',
+  args: '<name> [--note TEXT] [--json]',
   summary: 'Pause a schedule: it stops firing until grpo schedule unpause. A run already started goes on.',
-  options: { note: { type: 'string', value: 'TEXT', help: 'why (shown by grpo schedule describe)' } },
+  options: { note: { type: 'string', value: 'TEXT', help: 'why (shown by grpo schedule describe)' }, json: JSON_OPTION },
   async run(p) {
     const n = name(this, p);
     return withSchedule(n, async (_c, handle) => {
       await handle.pause(str(p, 'note') ?? 'paused with grpo schedule pause');
-      say(`Paused schedule ${n}.`);
+      if (flag(p, 'json')) say(JSON.stringify({ schedule: n, paused: true }, null, 2));
+      else say(`Paused schedule ${n}.`);
       return 0;
     });
   },
@@ -263,15 +264,16 @@ export const schedulePause: Command = {
 export const scheduleUnpause: Command = {
   name: 'schedule unpause',
   brief: 'resume a paused schedule',
-  args: '<name>',
+  args: '<name> [--json]',
   summary: 'Unpause a schedule (also one paused because a run failed): it fires again at its next time.',
-  options: {},
+  options: { json: JSON_OPTION },
   async run(p) {
     const n = name(this, p);
     return withSchedule(n, async (_c, handle) => {
       await handle.unpause('unpaused with grpo schedule unpause');
       const next = (await handle.describe()).info.nextActionTimes[0];
-      say(`Unpaused schedule ${n}${next ? `; next fire ${next.toISOString()}` : ''}.`);
+      if (flag(p, 'json')) say(JSON.stringify({ schedule: n, paused: false, nextActionTime: next?.toISOString() ?? null }, null, 2));
+      else say(`Unpaused schedule ${n}${next ? `; next fire ${next.toISOString()}` : ''}.`);
       return 0;
     });
   },
@@ -280,14 +282,15 @@ export const scheduleUnpause: Command = {
 export const scheduleTrigger: Command = {
   name: 'schedule trigger',
   brief: 'fire a schedule now',
-  args: '<name>',
+  args: '<name> [--json]',
   summary: "Start the schedule's run now (skipped, per the overlap policy, while its previous run is still running).",
-  options: {},
+  options: { json: JSON_OPTION },
   async run(p) {
     const n = name(this, p);
     return withSchedule(n, async (_c, handle) => {
       await handle.trigger();
-      say(`Triggered schedule ${n}; its run shows in: npm run grpo -- schedule describe ${n}`);
+      if (flag(p, 'json')) say(JSON.stringify({ schedule: n, triggered: true }, null, 2));
+      else say(`Triggered schedule ${n}; its run shows in: npm run grpo -- schedule describe ${n}`);
       return 0;
     });
   },
@@ -296,14 +299,15 @@ export const scheduleTrigger: Command = {
 export const scheduleDelete: Command = {
   name: 'schedule delete',
   brief: 'delete a schedule (runs already started go on)',
-  args: '<name>',
+  args: '<name> [--json]',
   summary: 'Delete a schedule. Runs it already started go on (grpo cancel stops one).',
-  options: {},
+  options: { json: JSON_OPTION },
   async run(p) {
     const n = name(this, p);
     return withSchedule(n, async (_c, handle) => {
       await handle.delete();
-      say(`Deleted schedule ${n}.`);
+      if (flag(p, 'json')) say(JSON.stringify({ schedule: n, deleted: true }, null, 2));
+      else say(`Deleted schedule ${n}.`);
       return 0;
     });
   },

@@ -12,6 +12,7 @@ sections live here (and in training/schedule.py); the pipeline runs
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import types
 import typing
 from pathlib import Path
@@ -223,7 +224,11 @@ def validate(cfg: TrainerConfig, check_paths: bool = True) -> list[str]:
             path = getattr(cfg.data, split).data_path
             _require(bool(path), f"data.{split}.data_path", "must name a NeMo Gym JSONL file")
             _require(Path(path).is_file(), f"data.{split}.data_path", f"file not found: {path}")
-    return metric_warnings(c, g)
+    warnings = metric_warnings(c, g)
+    if cfg.logger.wandb_enabled and importlib.util.find_spec("wandb") is None:
+        warnings.append("logger.wandb_enabled: the wandb package is not installed in the trainer's environment "
+                        "(it is not in the lock), so W&B stays off; TensorBoard is unaffected")
+    return warnings
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None,

@@ -100,6 +100,9 @@ class GenerationConfig:
     top_k: int | None = None
     # 0 means greedy decoding for validation (stable numbers on tiny models).
     val_temperature: float = 0.0
+    # (built-in) Rollouts decoded with a static KV cache and a compiled decoding step
+    # (training/compiled_generation.py); null = on when the policy runs on CUDA.
+    compiled_static_cache: bool | None = None
 
 
 @dataclass
@@ -149,9 +152,21 @@ class EnvConfig:
 
 
 @dataclass
+class WandbConfig:
+    project: str = "grpo-pipeline"
+    # Run name; None: W&B's own.
+    name: str | None = None
+
+
+@dataclass
 class LoggerConfig:
     log_dir: str = "logs/grpo"
+    # TensorBoard events under <log_dir>/tensorboard (NeMo RL's tag names).
     tensorboard_enabled: bool = True
+    # W&B, only with WANDB_API_KEY (or WANDB_MODE=offline) in the environment and the
+    # wandb package installed (it is not in the locked environment); otherwise a warning.
+    wandb_enabled: bool = False
+    wandb: WandbConfig = field(default_factory=WandbConfig)
     num_val_transcripts: int = 3
 
 

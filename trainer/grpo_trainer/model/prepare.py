@@ -6,10 +6,19 @@ Sources:
 * `gguf:<path>`: any GGUF file transformers can dequantise;
 * `tiny-random`: a 2-layer random Llama with SmolLM2's tokenizer, for fast
   end-to-end tests of the machinery (it learns nothing useful);
-* `hub:<repo_id>`: a Hub snapshot (token from HF_TOKEN in the environment).
+* `hub:<repo_id>` (with an optional `revision`: branch, tag or commit; default
+  main): a Hub snapshot (token from HF_TOKEN in the environment).
 
 The directory is written to `<out>.tmp-<pid>` and renamed when complete, so a
 killed conversion never leaves a half model that looks usable.
+
+Hub models are downloaded into the standard Hugging Face cache (HF_HOME/hub, or
+HF_HUB_CACHE), by huggingface_hub itself: a transfer cut off mid-file resumes
+with a Range request, finished files stay in the cache when a download fails
+(a 429, a lost connection, a killed process), so the next attempt fetches only
+the rest, and a model already in the cache is not downloaded again. The model
+directory then links the weights from the cache and holds its own copies of the
+small files (the tokenizer is rewritten with our chat format; the cache never is).
 """
 
 from __future__ import annotations
@@ -105,11 +114,16 @@ def _http_status(exc: BaseException) -> tuple[int | None, str | None]:
     return None, None
 
 
-def _from_hub(repo_id: str, target: Path) -> None:
+# Files linked from the Hugging Face cache instead of copied (the weights); everything else is copied.
+LINKED_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".h5", ".msgpack", ".onnx", ".npz")
+
+
+def _from_hub(repo_id: str, revision: str | None) -> Path:
+    """The snapshot directory of `repo_id` at `revision` in the Hugging Face cache, downloaded as needed."""
     from huggingface_hub import snapshot_download
 
     try:
-        snapshot_download(repo_id=repo_id, local_dir=str(target), token=os.environ.get("HF_TOKEN") or None)
+        return Path(snapshot_download(repo_id=repo_id, revision=revision, token=os.environ.get("HF_TOKEN") or None))
     except Exception as exc:  # noqa: BLE001 - sorted by HTTP status below
         status, retry_after = _http_status(exc)
         if status == 429:
@@ -121,12 +135,33 @@ def _from_hub(repo_id: str, target: Path) -> None:
         raise  # network errors and 5xx stay retryable (Unknown)
 
 
-def fingerprint(model_dir: Path) -> str:
+def _link_snapshot(snapshot: Path, target: Path) -> None:
+    """Weights as links into the cache, other files as copies (they may be rewritten)."""
+    for src in sorted(snapshot.rglob("*")):
+        if src.is_dir():
+            continue
+        dst = target / src.relative_to(snapshot)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.name.endswith(LINKED_SUFFIXES):
+            dst.symlink_to(src.resolve())
+        else:
+            shutil.copyfile(src, dst)
+
+
+def _links_intact(model_dir: Path) -> bool:
+    """False when a weight linked from the Hugging Face cache is gone (the cache was cleaned)."""
+    return all(p.exists() for p in model_dir.rglob("*") if p.is_symlink())
+
+
+def fingerprint(model_dir: Path, identity: str = "") -> str:
+    """Hash of the weights (and, for Hub models, of `<repo>@<commit>`)."""
     digest = hashlib.sha256()
     for name in sorted(p.name for p in model_dir.glob("*.safetensors")):
         with open(model_dir / name, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 22), b""):
                 digest.update(chunk)
+    if identity:
+        digest.update(b"\0" + identity.encode())
     return digest.hexdigest()[:16]
 
 
@@ -137,19 +172,29 @@ def read_manifest(model_dir: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text())
 
 
-def prepare_model(out: str | Path, source: str = "gguf") -> dict[str, Any]:
+def prepare_model(out: str | Path, source: str = "gguf", revision: str | None = None) -> dict[str, Any]:
     out = Path(out)
+    if revision and not source.startswith("hub:"):
+        raise ModelLoadError(f"a revision ({revision!r}) applies to hub:<repo_id> sources only, not {source!r}")
     existing = read_manifest(out)
-    if existing and existing.get("source") == source:
-        return existing
+    if existing and existing.get("source") == source and existing.get("revision") == revision:
+        if _links_intact(out):
+            return existing
+        # Our directory holds links into the Hugging Face cache and copies only: prepare it again.
+        print(f"{out}: weights linked from the Hugging Face cache are gone; preparing it again", flush=True)
+        shutil.rmtree(out)
     if out.exists():
-        raise ModelLoadError(f"{out} exists but does not hold a model prepared from {source!r}; remove it first")
+        wanted = source + (f" at revision {revision}" if revision else "")
+        raise ModelLoadError(f"{out} exists but does not hold a model prepared from {wanted!r}; remove it first")
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    extra: dict[str, Any] = {}
     try:
         if source.startswith("hub:"):
-            _from_hub(source[4:], tmp)
+            snapshot = _from_hub(source[4:], revision)
+            _link_snapshot(snapshot, tmp)
+            extra = {"revision": revision, "commit": snapshot.name, "hf_snapshot": str(snapshot)}
             from transformers import AutoTokenizer
 
             tokenizer = AutoTokenizer.from_pretrained(str(tmp))
@@ -166,10 +211,12 @@ def prepare_model(out: str | Path, source: str = "gguf") -> dict[str, Any]:
             model.save_pretrained(str(tmp))
         install_chat_format(tokenizer)
         tokenizer.save_pretrained(str(tmp))
-        manifest = {"source": source, "fingerprint": fingerprint(tmp), "created": time.time()}
+        identity = f"{source}@{extra['commit']}" if extra else ""
+        manifest = {"source": source, **extra, "fingerprint": fingerprint(tmp, identity), "created": time.time()}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
         tmp.rename(out)
     except BaseException:
+        # Only our links and copies: what was downloaded stays in the Hugging Face cache for the next attempt.
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return {**manifest, "model_dir": str(out)}

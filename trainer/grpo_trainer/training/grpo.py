@@ -37,9 +37,11 @@ from ..rollout.episodes import run_episodes, summarise
 from ..rollout.tool_env import ALL_TOOLS_KEY, env_class, tool_set_for
 from . import checkpoints as ckpt
 from . import events, schedule
+from .compiled_generation import CompiledGenerationMixin
+from .compiled_generation import wanted as compiled_generation_wanted
 from .handoff import wait_for_next_segment
 from .identity import check_resume, run_identity
-from .metrics import MetricsLogger, peak_memory_mb, step_line
+from .metrics import MetricsLogger, peak_memory_mb, report_to, step_line, wandb_settings
 
 
 def _device_and_dtype(cfg: TrainerConfig) -> tuple[str, Any]:
@@ -247,7 +249,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
         bf16=dtype == torch.bfloat16,
         use_cpu=device == "cpu",
         logging_steps=1,
-        report_to=[],
+        report_to=[],  # our MetricsLogger writes TensorBoard / W&B (metrics.report_to)
         save_strategy="steps" if cfg.checkpointing.enabled else "no",
         save_steps=cfg.checkpointing.save_period,
         eval_strategy="no",
@@ -256,7 +258,13 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
         dataloader_num_workers=0,
     )
     state = RunState(cfg, max_steps, identity, world_size, len(train_tasks) // cfg.grpo.num_prompts_per_step)
-    metrics = MetricsLogger(cfg.logger.log_dir, cfg.logger.tensorboard_enabled, enabled=rank == 0)
+    sinks, sink_warnings = report_to(cfg)
+    if rank == 0:
+        for warning in sink_warnings:
+            print(f"warning: {warning}", flush=True)
+        print(f"metrics: {Path(cfg.logger.log_dir) / 'metrics.jsonl'}{''.join(f' + {s}' for s in sinks)}", flush=True)
+    metrics = MetricsLogger(cfg.logger.log_dir, "tensorboard" in sinks, enabled=rank == 0,
+                            wandb=wandb_settings(cfg) if "wandb" in sinks else None)
 
     tool_mode = cfg.env.workplace_assistant.tools
     shaping = _shaping_key(cfg)
@@ -411,7 +419,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
         def on_train_end(self, args: Any, st: Any, control: Any, **_: Any) -> None:
             metrics.close()
 
-    class WorkplaceGRPOTrainer(GRPOTrainer):
+    class WorkplaceGRPOTrainer(CompiledGenerationMixin, GRPOTrainer):
         def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
             started = time.time()
             state.task_ids.extend(str(x["task_id"]) for x in inputs)
@@ -446,6 +454,10 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
     # Our callback prints one readable line per step; HF's printer would dump
     # every raw log dict on top of it.
     trainer.remove_callback(PrinterCallback)
+    if compiled_generation_wanted(gen.compiled_static_cache, device) and trainer.enable_compiled_generation() \
+            and rank == 0:
+        print("[grpo] rollouts decode with a static KV cache and a compiled decoding step "
+              "(policy.generation.compiled_static_cache)", flush=True)
     seen = trainer.accelerator.num_processes
     if seen != world_size:
         raise RayFailureError(

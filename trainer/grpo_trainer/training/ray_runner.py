@@ -26,6 +26,7 @@ from ..config.loader import _build
 from ..config.schema import TrainerConfig
 from ..errors import RayFailureError, TrainerError
 from ..failures import classify
+from .ray_logs import route_ray_logs
 
 GCS_PROBE_TIMEOUT_S = 5.0
 
@@ -85,6 +86,8 @@ def train_on_ray(cfg: TrainerConfig) -> dict[str, Any]:
         for key in ("HF_HUB_OFFLINE", "HF_HOME", "HF_TOKEN", "TRANSFORMERS_OFFLINE"):
             if key in os.environ:
                 env_vars[key] = os.environ[key]
+        # W&B (rank 0 logs to it when logger.wandb_enabled; the pipeline passes WANDB_API_KEY only then).
+        env_vars.update({k: v for k, v in os.environ.items() if k.startswith("WANDB_")})
         # Ray Train's own helper actors call ray.init() without an address; with several Ray
         # clusters on one host (one per run) they would refuse to guess which one is theirs.
         env_vars["RAY_ADDRESS"] = address
@@ -95,6 +98,7 @@ def train_on_ray(cfg: TrainerConfig) -> dict[str, Any]:
                  runtime_env={"env_vars": env_vars})
     except Exception as exc:  # noqa: BLE001
         raise RayFailureError(f"cannot join the Ray cluster at {address}: {exc}") from exc
+    close_ray_log = route_ray_logs(cfg.logger.log_dir)
     try:
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
@@ -134,6 +138,8 @@ def train_on_ray(cfg: TrainerConfig) -> dict[str, Any]:
             raise RayFailureError(f"Ray training failed: {type(exc).__name__}: {exc}") from exc
     finally:
         ray.shutdown()
+        if close_ray_log is not None:
+            close_ray_log()
     from . import checkpoints as ckpt
 
     latest = ckpt.latest_complete(cfg.checkpointing.checkpoint_dir)
