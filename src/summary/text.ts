@@ -52,7 +52,7 @@ export function renderSummaryText(s: Summary): string {
     lines.push(`  step_${c.step}  ${s.metricName}=${fmt(c.metric)}${tags ? `  (${tags})` : ''}  ${c.dir}`);
   }
   const p = s.promotion;
-  if (p) lines.push(`Promotion (line ${p.line}): ${p.promoted ? `promoted step_${p.step} as ${p.modelDir}` : 'not promoted'}: ${p.reason}`);
+  if (p) lines.push(`Promotion (line ${p.line}): ${p.reason}${p.promoted && p.modelDir ? ` (now ${p.modelDir})` : ''}`);
   lines.push(...renderLedger(s.ledger ?? []));
   if (s.configChanges?.length) lines.push(`Config changed by recovery: ${s.configChanges.join(', ')}`);
   if (s.failures.length) {

@@ -55,7 +55,7 @@ export async function promoteBest(d: PromoteDeps, target: CheckpointInfo | null)
         baselineBfcl: live.bfcl?.baseline ?? null,
       });
     },
-    (r) => `${r.promoted ? 'promoted' : 'not promoted'}: ${r.reason}`,
+    (r) => r.reason,
   );
   status.promotion = decision;
   return decision;
