@@ -54,12 +54,13 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench_subprocess import run_captured
 
 TRAINER_ROOT = Path(__file__).resolve().parents[1]
 CONFIG = TRAINER_ROOT.parent / "configs" / "builtin-gpu.yaml"
@@ -524,13 +525,7 @@ def main() -> int:
                "PYTHONPATH": os.pathsep.join(p for p in (str(TRAINER_ROOT), os.environ.get("PYTHONPATH")) if p)}
         print(f"--- {mode}: {ns.warmup} warm-up + {ns.steps} timed steps", flush=True)
         t = time.time()
-        try:
-            proc = subprocess.run(args, env=env, cwd=TRAINER_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True, timeout=ns.run_timeout)
-            output, code = proc.stdout, proc.returncode
-        except subprocess.TimeoutExpired as exc:
-            output = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            code = None
+        output, code = run_captured(args, env, TRAINER_ROOT, ns.run_timeout)
         (work / f"{mode}.log").write_text(output)
         run: dict[str, Any] = {"exit_code": code, "wall_s": round(time.time() - t, 1)}
         if child_out.is_file():

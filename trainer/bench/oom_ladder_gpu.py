@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_subprocess import run_captured
+
 TRAINER_ROOT = Path(__file__).resolve().parents[1]
 REPO = TRAINER_ROOT.parent
 CONFIG = REPO / "configs" / "builtin-gpu.yaml"
@@ -76,13 +78,7 @@ def main() -> int:
                 *trainer_overrides]
         print(f"--- attempt {n}: {' '.join(trainer_overrides)}", flush=True)
         t = time.time()
-        try:
-            proc = subprocess.run(args, env=env, cwd=TRAINER_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True, timeout=ns.attempt_timeout)
-            output, code = proc.stdout, proc.returncode
-        except subprocess.TimeoutExpired as exc:
-            output = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            code = None
+        output, code = run_captured(args, env, TRAINER_ROOT, ns.attempt_timeout)
         wall = round(time.time() - t, 1)
         if log:
             log.write(f"===== attempt {n} (exit {code}, {wall}s): {' '.join(trainer_overrides)}\n{output}\n")
