@@ -138,3 +138,26 @@ def test_input_grad_hooks_are_off_while_generating_and_back_after() -> None:
     assert model.embed(torch.tensor([1])).requires_grad
     with without_input_grad_hooks(None):  # no model: nothing to do
         pass
+
+
+def test_evaluation_with_the_static_cache_decodes_the_same_episodes(tiny_model, task_files) -> None:
+    """The evaluation route (`compiled=True`) only changes the cache: greedy episodes are identical
+    to the dynamic cache's. On CPU nothing compiles; on CUDA the same call compiles its decoding step."""
+    import torch
+
+    from grpo_trainer.rollout.episodes import run_episodes
+    from grpo_trainer.training.grpo import load_policy, load_split
+
+    torch.manual_seed(0)
+    policy, tokenizer = load_policy(str(tiny_model), torch.float32, prefill_tool_call=True)
+    policy.eval()
+    tasks = load_split(str(task_files[1]), None)
+
+    def episodes(compiled: bool) -> list[tuple[Any, int, str]]:
+        eps = run_episodes(policy, tokenizer, tasks, tool_mode="domain", max_tool_steps=2, max_new_tokens=12,
+                           temperature=0.0, batch_size=3, compiled=compiled)
+        return [(ep.task_id, ep.generated_tokens, repr(ep.transcript)) for ep in eps]
+
+    dynamic = episodes(False)
+    assert len(dynamic) == len(tasks) and all(tokens > 0 for _, tokens, _ in dynamic)
+    assert episodes(True) == dynamic

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..model.chat_format import parse_assistant_turn
+from ..training.compiled_generation import compile_config, static_cache_len, without_input_grad_hooks
 from .tool_env import env_class, tool_schemas_for, tool_set_for
 
 
@@ -30,14 +31,19 @@ class Episode:
 
 
 def _generate(model: Any, tokenizer: Any, prompts: list[list[int]], max_new_tokens: int,
-              temperature: float) -> list[list[int]]:
+              temperature: float, compiled: bool = False) -> list[list[int]]:
     import torch
 
     batch = tokenizer.pad({"input_ids": prompts}, return_tensors="pt").to(model.device)
     sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
-    with torch.no_grad():
+    # The same route as training's rollouts (training/compiled_generation.py): a static cache sized
+    # for this call lets `generate` compile its decoding step; on CPU it is a static cache only.
+    static = ({"cache_implementation": "static", "max_cache_len": static_cache_len(prompts, max_new_tokens),
+               "compile_config": compile_config(), "disable_compile": False} if compiled else {})
+    with torch.no_grad(), without_input_grad_hooks(model):
         out = model.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                             eos_token_id=tokenizer.eos_token_id, use_cache=True, top_p=None, top_k=None, **sampling)
+                             eos_token_id=tokenizer.eos_token_id, use_cache=True, top_p=None, top_k=None,
+                             **sampling, **static)
     new = out[:, batch["input_ids"].shape[1]:]
     completions = []
     for row in new:
@@ -50,10 +56,11 @@ def _generate(model: Any, tokenizer: Any, prompts: list[list[int]], max_new_toke
 
 def run_episodes(model: Any, tokenizer: Any, tasks: list[Any], *, tool_mode: str, max_tool_steps: int,
                  max_new_tokens: int, temperature: float, batch_size: int = 8,
-                 max_total_tokens: int | None = None) -> list[Episode]:
+                 max_total_tokens: int | None = None, compiled: bool = False) -> list[Episode]:
     """Greedy or sampled tool-calling episodes. An episode whose next turn could outgrow
     `max_total_tokens` (policy.max_total_sequence_length) ends before it: one overlong
-    conversation would otherwise pad its whole batch to its length."""
+    conversation would otherwise pad its whole batch to its length. `compiled` decodes with
+    a static KV cache (compiled on CUDA), as training's rollouts do."""
     episodes: list[Episode] = []
     for start in range(0, len(tasks), batch_size):
         chunk = tasks[start:start + batch_size]
@@ -78,7 +85,7 @@ def run_episodes(model: Any, tokenizer: Any, tasks: list[Any], *, tool_mode: str
                 active, prompts = [active[n] for n in fits], [prompts[n] for n in fits]
                 if not active:
                     break
-            completions = _generate(model, tokenizer, prompts, max_new_tokens, temperature)
+            completions = _generate(model, tokenizer, prompts, max_new_tokens, temperature, compiled)
             still = []
             for i, prompt_ids, ids in zip(active, prompts, completions, strict=True):
                 ep = states[i]

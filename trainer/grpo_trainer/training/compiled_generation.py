@@ -31,8 +31,9 @@ Why the compiled graphs stay valid:
   first new cache length, then treats those sizes as dynamic (automatic
   dynamic shapes); CUDA graphs record one graph per distinct shape, on first
   use. Prefill runs uncompiled, so prompt lengths need no padding.
-* validation and evaluation (`rollout/episodes.py`) call `generate` with their
-  own arguments: dynamic cache, no compilation, unchanged.
+* offline evaluation (`grpo_trainer evaluate`, `rollout/episodes.py`) decodes the
+  same way when this setting is on; in-training validation keeps the dynamic cache
+  (it shares the policy, and so its static cache, with the rollouts).
 * the input-embedding hooks that gradient checkpointing adds are taken off for
   each call (`without_input_grad_hooks`): with torch 2.11 they broke every
   decoding step into about ten graphs, and their growing number recompiles.
