@@ -62,6 +62,8 @@ def test_metrics_use_nemo_rl_names(straight_run):
                     "train/trained_tokens", "performance/tokens_per_sec", "train/task_ids"):
             assert key in record, key
         assert len(record["train/task_ids"]) == 8  # 2 prompts x 4 generations
+        # the unshaped success rate, logged beside the shaped reward (weight 0: a metric only)
+        assert 0.0 <= record["train/rewards/task_solved/mean"] <= 1.0
     val = metrics(straight_run, "validation")
     assert sorted(val) == [0, 2, 4]
     assert all(0.0 <= v["validation/accuracy"] <= 1.0 for v in val.values())
@@ -279,3 +281,17 @@ def test_evaluate_ends_an_episode_that_would_outgrow_the_context(straight_run, t
     for transcript in report["transcripts"]:
         assert transcript["turns"] == [{"role": "assistant", "text": "",
                                         "stopped": "context full (policy.max_total_sequence_length)"}]
+
+
+def test_task_solved_counts_only_a_full_outcome():
+    from grpo_trainer.training.grpo import _task_solved
+
+    class Env:
+        def __init__(self, outcome: float) -> None:
+            self._outcome = outcome
+
+        def outcome(self) -> float:
+            return self._outcome
+
+    # 0.4 is what shaping can pay a failed rollout: it must not count as solved
+    assert _task_solved()(environments=[Env(1.0), Env(0.0), Env(0.4)]) == [1.0, 0.0, 0.0]

@@ -129,6 +129,15 @@ def _attempted_call_reward(credit: float) -> Any:
     return attempted_tool_call
 
 
+def _task_solved() -> Any:
+    """Metric only (weight 0): whether each rollout solved its task, NeMo Gym's unshaped 0/1 reward.
+    With reward shaping on, `train/reward` mixes success with credit for format and tool names;
+    TRL logs this column's mean as `train/rewards/task_solved/mean`."""
+    def task_solved(environments: list[Any] | None = None, **_: Any) -> list[float]:
+        return [float(env.outcome() == 1.0) for env in environments or []]
+    return task_solved
+
+
 def _overlong_penalty(max_len: int, buffer: int, penalty: float) -> Any:
     """DAPO soft overlong punishment on the whole multi-turn completion."""
     def overlong_penalty(completion_ids: list[list[int]], **_: Any) -> list[float]:
@@ -278,6 +287,8 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
     if rs.enabled and rs.overlong_buffer_length > 0:
         reward_funcs.append(_overlong_penalty(rs.max_response_length or gen.max_new_tokens,
                                               rs.overlong_buffer_length, rs.overlong_buffer_penalty))
+    reward_funcs.append(_task_solved())
+    args.reward_weights = [1.0] * (len(reward_funcs) - 1) + [0.0]
 
     def validate(step: int) -> dict[str, Any]:
         started = time.time()
@@ -444,7 +455,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
 
     trainer = WorkplaceGRPOTrainer(
         model=model,
-        reward_funcs=reward_funcs or None,
+        reward_funcs=reward_funcs,
         args=args,
         train_dataset=_dataset(train_tasks, tool_mode),
         processing_class=tokenizer,
