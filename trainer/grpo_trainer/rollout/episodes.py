@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..model.chat_format import parse_assistant_turn
-from ..training.compiled_generation import compile_config, static_cache_len, without_input_grad_hooks
+from ..training.compiled_generation import compiled_settings, static_cache_len, without_input_grad_hooks
 from .tool_env import env_class, tool_schemas_for, tool_set_for
 
 
@@ -38,8 +38,8 @@ def _generate(model: Any, tokenizer: Any, prompts: list[list[int]], max_new_toke
     sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
     # The same route as training's rollouts (training/compiled_generation.py): a static cache sized
     # for this call lets `generate` compile its decoding step; on CPU it is a static cache only.
-    static = ({"cache_implementation": "static", "max_cache_len": static_cache_len(prompts, max_new_tokens),
-               "compile_config": compile_config(), "disable_compile": False} if compiled else {})
+    static = ({**compiled_settings(), "max_cache_len": static_cache_len(prompts, max_new_tokens)}
+              if compiled else {})
     with torch.no_grad(), without_input_grad_hooks(model):
         out = model.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
                              eos_token_id=tokenizer.eos_token_id, use_cache=True, top_p=None, top_k=None,

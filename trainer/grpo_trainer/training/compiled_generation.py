@@ -69,6 +69,11 @@ def compile_config() -> Any:
     return CompileConfig(fullgraph=False, dynamic=None, backend="inductor", mode="reduce-overhead")
 
 
+def compiled_settings() -> dict[str, Any]:
+    """The generation settings that make `generate` decode with a static cache and compile its step."""
+    return {"cache_implementation": "static", "disable_compile": False, "compile_config": compile_config()}
+
+
 class CompiledGenerationMixin:
     """Mix in before TRL's `GRPOTrainer`; call `enable_compiled_generation()` after construction."""
 
@@ -78,10 +83,8 @@ class CompiledGenerationMixin:
         trainer: Any = self
         if getattr(trainer, "use_vllm", False) or getattr(trainer, "use_transformers_continuous_batching", False):
             return False
-        config = trainer.generation_config
-        config.cache_implementation = "static"
-        config.disable_compile = False
-        config.compile_config = compile_config()
+        for name, value in compiled_settings().items():
+            setattr(trainer.generation_config, name, value)
         self.compiled_generation = True
         return True
 
