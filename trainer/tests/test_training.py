@@ -295,3 +295,18 @@ def test_task_solved_counts_only_a_full_outcome():
 
     # 0.4 is what shaping can pay a failed rollout: it must not count as solved
     assert _task_solved()(environments=[Env(1.0), Env(0.0), Env(0.4)]) == [1.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("setting", [None, "false"])
+def test_activation_checkpointing_reaches_the_model(tiny_model, task_files, tmp_path, setting):
+    """On by default (TRL's memory-saving default); `policy.activation_checkpointing=false` trains without
+    recomputation, which the GPU config uses for a small model."""
+    from grpo_trainer.training.grpo import build_trainer
+
+    train, val = task_files
+    extra = [] if setting is None else [f"policy.activation_checkpointing={setting}"]
+    cfg, _ = load_config(CPU_CONFIG, tiny_overrides(tiny_model, train, val, tmp_path) + extra)
+    trainer, _, _ = build_trainer(cfg)
+    expected = setting is None
+    # transformers' Trainer turns it on in the model when training starts, from this argument
+    assert trainer.args.gradient_checkpointing is expected

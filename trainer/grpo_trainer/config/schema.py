@@ -116,6 +116,9 @@ class PolicyConfig:
     # (built-in) Train only the top N transformer layers (None = all). Lets a
     # 2-core CPU afford real GRPO updates of a 135M model.
     trainable_layers: int | None = None
+    # Recompute activations in the backward pass instead of keeping them (TRL's default).
+    # Saves memory for large models; a small model on a GPU trains faster without it.
+    activation_checkpointing: bool = True
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)

@@ -256,6 +256,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
         data_seed=g.seed,
         shuffle_dataset=cfg.data.shuffle,
         bf16=dtype == torch.bfloat16,
+        gradient_checkpointing=p.activation_checkpointing,
         use_cpu=device == "cpu",
         logging_steps=1,
         report_to=[],  # our MetricsLogger writes TensorBoard / W&B (metrics.report_to)
