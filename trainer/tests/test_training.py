@@ -298,7 +298,7 @@ def test_task_solved_counts_only_a_full_outcome():
 
 
 @pytest.mark.parametrize("setting", [None, "false"])
-def test_activation_checkpointing_reaches_the_model(tiny_model, task_files, tmp_path, setting):
+def test_activation_checkpointing_reaches_trl(tiny_model, task_files, tmp_path, setting):
     """On by default (TRL's memory-saving default); `policy.activation_checkpointing=false` trains without
     recomputation, which the GPU config uses for a small model."""
     from grpo_trainer.training.grpo import build_trainer
