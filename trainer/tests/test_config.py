@@ -41,6 +41,7 @@ def test_shipped_cpu_config_is_valid(tiny_model, task_files):
     ("policy.train_micro_batch_size=0", "policy.train_micro_batch_size"),
     ("env.workplace_assistant.tools=some", "env.workplace_assistant.tools"),
     ("data.categories=email", "data.categories"),
+    ("data.max_train_tasks=0", "data.max_train_tasks"),
 ])
 def test_bad_values_name_the_key(tiny_model, task_files, override, key):
     with pytest.raises(InvalidConfigError) as err:

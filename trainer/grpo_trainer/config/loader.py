@@ -190,6 +190,8 @@ def validate(cfg: TrainerConfig, check_paths: bool = True) -> list[str]:
     _require(p.generation.max_new_tokens >= 1, "policy.generation.max_new_tokens", "must be >= 1")
     _require(p.generation.temperature > 0, "policy.generation.temperature", "must be > 0 for GRPO sampling")
     _require(p.generation.val_temperature >= 0, "policy.generation.val_temperature", "must be >= 0")
+    _require(cfg.data.max_train_tasks is None or cfg.data.max_train_tasks >= g.num_prompts_per_step,
+             "data.max_train_tasks", f"must be >= grpo.num_prompts_per_step ({g.num_prompts_per_step}) or null")
     _require(cfg.env.workplace_assistant.max_tool_steps >= 1, "env.workplace_assistant.max_tool_steps", "must be >= 1")
     _require(cfg.env.workplace_assistant.tools in ("domain", "all"), "env.workplace_assistant.tools",
              f"expected 'domain' or 'all', got {cfg.env.workplace_assistant.tools!r}")

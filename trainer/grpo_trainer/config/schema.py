@@ -136,6 +136,10 @@ class DataConfig:
     shuffle: bool = True
     # (built-in) Keep only these task categories (None = all).
     categories: list[str] | None = None
+    # (built-in) GRPO draws its steps from this many training tasks (a sample seeded by
+    # grpo.seed; None = all). A short run then visits each task more than once, so its
+    # reward can be compared on the same tasks early and late, not across easier and harder ones.
+    max_train_tasks: int | None = None
 
 
 @dataclass

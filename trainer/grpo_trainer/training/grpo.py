@@ -90,6 +90,14 @@ def load_split(path: str, categories: list[str] | None) -> list[Any]:
     return tasks
 
 
+def training_pool(tasks: list[Any], size: int | None, seed: int) -> list[Any]:
+    """The tasks GRPO draws from: all, or a seeded sample of `size` kept in file order."""
+    if size is None or size >= len(tasks):
+        return tasks
+    keep = set(random.Random(seed).sample(range(len(tasks)), size))
+    return [t for i, t in enumerate(tasks) if i in keep]
+
+
 def validation_subset(tasks: list[Any], limit: int | None) -> list[Any]:
     """Evenly spaced tasks, so a small limit still spans every category."""
     if limit is None or limit >= len(tasks):
@@ -211,7 +219,8 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
     from trl import GRPOConfig, GRPOTrainer
 
     device, dtype = _device_and_dtype(cfg)
-    train_tasks = load_split(cfg.data.train.data_path, cfg.data.categories)
+    train_tasks = training_pool(load_split(cfg.data.train.data_path, cfg.data.categories),
+                                cfg.data.max_train_tasks, cfg.grpo.seed)
     val_tasks = validation_subset(load_split(cfg.data.validation.data_path, cfg.data.categories),
                                   cfg.grpo.max_val_samples)
     max_steps = total_steps(cfg, len(train_tasks))

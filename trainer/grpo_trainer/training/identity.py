@@ -38,6 +38,7 @@ def run_identity(cfg: TrainerConfig) -> dict[str, Any]:
         "model": model_fingerprint(cfg.policy.model_name),
         "train_data": _file_digest(Path(cfg.data.train.data_path)),
         "categories": sorted(cfg.data.categories) if cfg.data.categories else None,
+        "max_train_tasks": cfg.data.max_train_tasks,
         "num_prompts_per_step": cfg.grpo.num_prompts_per_step,
         "num_generations_per_prompt": cfg.grpo.num_generations_per_prompt,
         "seed": cfg.grpo.seed,
@@ -47,6 +48,7 @@ def run_identity(cfg: TrainerConfig) -> dict[str, Any]:
 def check_resume(saved: dict[str, Any], current: dict[str, Any], checkpoint: Path) -> None:
     labels = {"model": ("policy.model_name", "model"), "train_data": ("data.train.data_path", "training data set"),
               "categories": ("data.categories", "category filter"),
+              "max_train_tasks": ("data.max_train_tasks", "training task pool"),
               "num_prompts_per_step": ("grpo.num_prompts_per_step", "batch shape"),
               "num_generations_per_prompt": ("grpo.num_generations_per_prompt", "batch shape"),
               "seed": ("grpo.seed", "data order seed")}
