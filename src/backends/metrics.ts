@@ -20,7 +20,11 @@ export function parseMetricsJsonLine(line: string): MetricRecord | null {
     if (k === 'kind' || k === 'step') continue;
     if (typeof v === 'number' && Number.isFinite(v)) metrics[k] = v;
   }
-  if (o.kind === 'train') return { kind: 'train', step, metrics };
+  if (o.kind === 'train') {
+    const ids = o['train/task_ids'];
+    const taskIds = Array.isArray(ids) && ids.length && ids.every((t) => typeof t === 'string') ? (ids as string[]) : undefined;
+    return taskIds ? { kind: 'train', step, metrics, taskIds } : { kind: 'train', step, metrics };
+  }
   if (o.kind === 'validation') return { kind: 'validation', step, metrics };
   return null;
 }

@@ -48,7 +48,8 @@ export interface BackendContext {
 }
 
 export type MetricRecord =
-  | { kind: 'train'; step: number; metrics: Metrics }
+  /** taskIds: the task of each rollout of the step (train/task_ids), where the trainer logs it. */
+  | { kind: 'train'; step: number; metrics: Metrics; taskIds?: string[] }
   | { kind: 'validation'; step: number; metrics: Metrics };
 
 export interface FailureReport {

@@ -3,7 +3,10 @@
  * summary, its metrics records and its checkpoint history (no I/O; the report activity reads files).
  *
  * Criteria (each pass / fail / n/a with the numbers behind it):
- *  - reward_rising: the least-squares slope of train/reward over the training steps is > 0;
+ *  - reward_rising: where tasks come back (a run drawing from a small pool, data.max_train_tasks),
+ *    the reward on the same task rose: the mean over revisited tasks of (reward at the task's last
+ *    visit - at its first) is > 0, so which task a step happened to draw does not decide it; otherwise
+ *    the least-squares slope of train/reward over the training steps is > 0;
  *  - val_above_baseline: the best checkpoint's workplace validation accuracy (final evaluation)
  *    is above the base model's (baseline evaluation) by more than chance: the 95% interval of the
  *    paired per-task change lies above zero (stats.ts);
@@ -175,11 +178,48 @@ export function slope(points: { step: number; value: number }[]): number | null 
   return sxx === 0 ? null : sxy / sxx;
 }
 
+export interface TaskVisits {
+  task: string;
+  /** train/reward at each step that drew only this task, in step order. */
+  rewards: number[];
+}
+
+/** Tasks drawn at two or more steps, with their reward at each. Only steps whose rollouts all belong to
+ * one task count: a step mixing tasks logs one mean, which no single task owns. */
+export function revisitedTasks(records: MetricRecord[]): TaskVisits[] {
+  const byStep = new Map<number, { task: string; reward: number }>();
+  for (const r of records) {
+    if (r.kind !== 'train' || typeof r.metrics['train/reward'] !== 'number' || !r.taskIds?.length) continue;
+    const tasks = new Set(r.taskIds);
+    if (tasks.size === 1) byStep.set(r.step, { task: r.taskIds[0]!, reward: r.metrics['train/reward']! });
+    else byStep.delete(r.step);
+  }
+  const visits = new Map<string, number[]>();
+  for (const [, v] of [...byStep.entries()].sort((a, b) => a[0] - b[0])) visits.set(v.task, [...(visits.get(v.task) ?? []), v.reward]);
+  return [...visits.entries()].filter(([, rewards]) => rewards.length > 1).map(([task, rewards]) => ({ task, rewards }));
+}
+
 function rewardRising(records: MetricRecord[]): { c: Criterion; slope: number | null } {
   const series = rewardSeries(records);
   const s = slope(series);
   const title = 'train reward mean rising';
   if (s === null) return { c: { id: 'reward_rising', title, status: 'n/a', detail: `${series.length} training step(s) logged; a trend needs at least 2` }, slope: null };
+  const trend = `least-squares slope ${signed(s, 4)} per step over ${series.length} steps (steps ${series[0]!.step}-${series.at(-1)!.step})`;
+  const revisited = revisitedTasks(records);
+  if (revisited.length) {
+    const changes = revisited.map((t) => t.rewards.at(-1)! - t.rewards[0]!);
+    const mean = changes.reduce((a, d) => a + d, 0) / changes.length;
+    const perTask = revisited.map((t) => `${t.task} ${t.rewards.map((r) => fmt(r, 2)).join('>')}`).join(', ');
+    return {
+      c: {
+        id: 'reward_rising',
+        title,
+        status: mean > 0 ? 'pass' : 'fail',
+        detail: `on the same tasks: last minus first visit ${signed(mean)} on average over ${revisited.length} revisited task(s) (${perTask}); ${trend}`,
+      },
+      slope: s,
+    };
+  }
   const half = Math.floor(series.length / 2);
   const mean = (xs: { value: number }[]) => xs.reduce((a, p) => a + p.value, 0) / xs.length;
   const first = mean(series.slice(0, half || 1));
@@ -189,7 +229,7 @@ function rewardRising(records: MetricRecord[]): { c: Criterion; slope: number | 
       id: 'reward_rising',
       title,
       status: s > 0 ? 'pass' : 'fail',
-      detail: `least-squares slope ${signed(s, 4)} per step over ${series.length} steps (steps ${series[0]!.step}-${series.at(-1)!.step}); mean ${fmt(first)} in the first half, ${fmt(second)} in the second`,
+      detail: `${trend}; mean ${fmt(first)} in the first half, ${fmt(second)} in the second`,
     },
     slope: s,
   };

@@ -14,6 +14,7 @@ import { renderHtml, renderMarkdown } from '../../src/report/render.js';
 import { reportPython, withReportSection, writeReportForDir } from '../../src/report/write.js';
 import { stateDir } from '../../src/common/state.js';
 import type { MetricRecord } from '../../src/backends/types.js';
+import { parseMetricsJsonLine } from '../../src/backends/metrics.js';
 import { evalFile, writeRunFixture } from '../report-fixture.js';
 import { pairedDelta, wilson } from '../../src/report/stats.js';
 
@@ -64,6 +65,32 @@ test('criteria: a recovered OOM passes; missing data is n/a, not a failure', () 
   assert.equal(status(sparse, 'reward_rising'), 'n/a');
   assert.equal(status(sparse, 'val_above_baseline'), 'n/a');
   assert.equal(status(sparse, 'checkpoint_interval'), 'n/a');
+});
+
+test('reward rising on a pool of revisited tasks compares each task with itself, not the draw order', () => {
+  // A pool of an easy task (a, ~1.0) and a hard one (b) drawn a, a, b, b: the slope falls with the draw
+  // although each task's own reward rose.
+  const steps: [string, number][] = [['a', 0.9], ['a', 1.0], ['b', 0.1], ['b', 0.3]];
+  const pooled: MetricRecord[] = steps.map(([task, reward], i) => ({ kind: 'train', step: i + 1, metrics: { 'train/reward': reward }, taskIds: [task, task, task, task] }));
+  const rose = evaluateCriteria(input({ records: pooled }));
+  assert.ok(rose.rewardSlope! < 0, 'the draw order alone makes the slope negative');
+  assert.equal(status(rose, 'reward_rising'), 'pass');
+  assert.match(rose.criteria[0]!.detail, /last minus first visit \+0\.150 on average over 2 revisited task\(s\) \(a 0\.90>1\.00, b 0\.10>0\.30\)/);
+  // the same tasks, each falling, fail though the draw order now makes the slope positive
+  const fell = evaluateCriteria(input({ records: [['b', 0.3], ['b', 0.1], ['a', 1.0], ['a', 0.9]].map(([task, reward], i) => ({ kind: 'train' as const, step: i + 1, metrics: { 'train/reward': reward as number }, taskIds: [task as string] })) }));
+  assert.ok(fell.rewardSlope! > 0);
+  assert.equal(status(fell, 'reward_rising'), 'fail');
+  // steps mixing tasks own no single task's reward: with no task revisited alone, the slope decides
+  const mixed: MetricRecord[] = [0.1, 0.2, 0.3].map((reward, i) => ({ kind: 'train', step: i + 1, metrics: { 'train/reward': reward }, taskIds: ['a', 'b'] }));
+  const bySlope = evaluateCriteria(input({ records: mixed }));
+  assert.equal(status(bySlope, 'reward_rising'), 'pass');
+  assert.match(bySlope.criteria[0]!.detail, /^least-squares slope \+0\.1000/);
+});
+
+test('metrics lines keep the task of each rollout when the trainer logs it', () => {
+  const line = JSON.stringify({ kind: 'train', step: 3, 'train/reward': 0.5, 'train/task_ids': ['69', '69'] });
+  assert.deepEqual(parseMetricsJsonLine(line), { kind: 'train', step: 3, metrics: { 'train/reward': 0.5 }, taskIds: ['69', '69'] });
+  assert.deepEqual(parseMetricsJsonLine(JSON.stringify({ kind: 'train', step: 3, 'train/task_ids': [1, 2] })), { kind: 'train', step: 3, metrics: {} });
 });
 
 test('criteria helpers: slope, expected saves, a step redone after a resume counts once, per-category deltas', () => {

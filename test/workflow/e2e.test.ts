@@ -48,6 +48,7 @@ test('end to end with the real trainer and a tiny random model', { timeout: 15 *
     'trainer.policy.train_micro_batch_size=2',
     'trainer.warm_start.enabled=true',
     'trainer.warm_start.max_examples=12',
+    'trainer.warm_start.epochs=1',
     'trainer.warm_start.batch_size=4',
     'trainer.warm_start.trainable_layers=null',
   ];

@@ -295,3 +295,26 @@ def test_shipped_configs_enable_the_warm_start() -> None:
     assert cpu.warm_start.enabled and gpu.warm_start.enabled
     assert gpu.warm_start.trainable_layers is None and gpu.policy.precision in ("auto", "bfloat16")
     assert cpu.warm_start.max_length >= 512 and cpu.warm_start.save_steps >= 1
+
+
+@pytest.mark.parametrize(("flags", "cuda", "setting", "expected"), [
+    ("fpu avx512f avx512_bf16 avx512_vnni", False, "auto", "bfloat16"),
+    ("fpu avx512f amx_tile amx_bf16", False, "auto", "bfloat16"),
+    ("fpu avx2 avx512f", False, "auto", "float32"),  # bf16 would be emulated: slower than fp32
+    ("fpu avx2", True, "auto", "bfloat16"),
+    ("fpu avx512_bf16", False, "float32", "float32"),  # an explicit setting wins
+])
+def test_warm_start_precision_follows_what_the_hardware_computes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 flags: str, cuda: bool, setting: str,
+                                                                 expected: str) -> None:
+    import torch
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+    monkeypatch.setattr(ws, "CPUINFO", cpuinfo)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    cfg, _ = load_config(CPU_CONFIG, [f"policy.precision={setting}"], check_paths=False)
+    assert ws.resolved_precision(cfg) == expected
+    assert ws.cpu_computes_bf16() == ("bf16" in flags)
+    monkeypatch.setattr(ws, "CPUINFO", tmp_path / "absent")  # not Linux: no flags to read, so fp32
+    assert not ws.cpu_computes_bf16()

@@ -58,6 +58,7 @@ METRICS_FILE = "metrics.jsonl"
 # In checkpoints/: which warm start (fingerprint) the checkpoints there belong to.
 RUN_FILE = "warm_start_run.json"
 METRICS_KIND = "warm_start"
+CPUINFO = Path("/proc/cpuinfo")  # Linux; elsewhere unreadable, so fp32
 # Fixed training choices, recorded in the settings (and so in the fingerprint).
 SCHEDULE = {"lr_scheduler": "cosine", "warmup_ratio": 0.05, "weight_decay": 0.0, "max_grad_norm": 1.0,
             "sampler": "group_by_length"}
@@ -71,12 +72,26 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def cpu_computes_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX). Where it does, bf16 autocast
+    halves a CPU warm start (SmolLM2-135M, 8 x 640 tokens: 45 s a step in fp32, 24 s with autocast,
+    docs/trainer.md); where it does not, bf16 is emulated and slower than fp32."""
+    try:
+        text = CPUINFO.read_text(errors="replace")
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def resolved_precision(cfg: TrainerConfig) -> str:
+    """`policy.precision` for the warm start: weights stay fp32 either way; bfloat16 means bf16 autocast
+    (mixed precision). auto: bfloat16 on CUDA and on a CPU that computes bf16 natively, else float32."""
     import torch
 
     precision = cfg.policy.precision
     if precision == "auto":
-        precision = "bfloat16" if torch.cuda.is_available() else "float32"
+        precision = "bfloat16" if torch.cuda.is_available() or cpu_computes_bf16() else "float32"
     return precision
 
 
@@ -195,7 +210,7 @@ def build_trainer(cfg: TrainerConfig, rows: list[dict[str, Any]], model_dir: str
     precision = resolved_precision(cfg)
     cuda = torch.cuda.is_available()
     datasets.disable_progress_bars()  # TRL's map/filter bars would bury the one line per step
-    # fp32 master weights; on a GPU bf16 autocast (mixed precision), as the optimizer needs the small updates.
+    # fp32 master weights, as the optimizer needs the small updates; "bfloat16" is autocast (mixed precision).
     model, tokenizer = load_policy(str(model_dir), torch.float32, ws.trainable_layers,
                                    cfg.env.workplace_assistant.prefill_tool_call)
     install_chat_format(tokenizer, cfg.env.workplace_assistant.prefill_tool_call, training=True)
@@ -214,7 +229,7 @@ def build_trainer(cfg: TrainerConfig, rows: list[dict[str, Any]], model_dir: str
         max_length=ws.max_length,
         packing=False,
         activation_checkpointing=False,
-        bf16=precision == "bfloat16" and cuda,
+        bf16=precision == "bfloat16",
         fp16=False,
         use_cpu=not cuda,
         seed=cfg.grpo.seed,
