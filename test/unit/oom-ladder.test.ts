@@ -11,7 +11,8 @@ import { loadConfigFile } from '../../src/config/load.js';
 import { DEFAULT_RECOVERY, decide } from '../../src/failures/policy.js';
 import { oomKnobs } from '../../src/workflows/recovery.js';
 
-const SHAPE = ['trainer.grpo.num_prompts_per_step=9', 'trainer.grpo.num_generations_per_prompt=2', 'trainer.policy.train_micro_batch_size=9'];
+// Without the CPU config's pool of 4 tasks (data.max_train_tasks), which a 9-task step cannot draw from.
+const SHAPE = ['trainer.data.max_train_tasks=null', 'trainer.grpo.num_prompts_per_step=9', 'trainer.grpo.num_generations_per_prompt=2', 'trainer.policy.train_micro_batch_size=9'];
 
 function trainerAccepts(overrides: string[]): { ok: boolean; output: string } {
   const r = spawnSync(

@@ -137,7 +137,8 @@ def test_pipeline_config_of_another_backend_is_refused(tmp_path):
 
 def test_micro_batch_need_not_divide_the_step():
     # 9 prompts x 2 generations = 18 rollouts per step: 9 divides it, 4 does not (training uses 3).
-    shape = ["grpo.num_prompts_per_step=9", "grpo.num_generations_per_prompt=2"]
+    # (without the CPU config's pool of 4 tasks, which a 9-task step cannot draw from)
+    shape = ["data.max_train_tasks=null", "grpo.num_prompts_per_step=9", "grpo.num_generations_per_prompt=2"]
     for micro in (9, 4):
         result = run_trainer("check-config", "--skip-paths", "--config", str(CPU_CONFIG), *shape,
                              f"policy.train_micro_batch_size={micro}")
