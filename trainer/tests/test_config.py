@@ -42,6 +42,8 @@ def test_shipped_cpu_config_is_valid(tiny_model, task_files):
     ("env.workplace_assistant.tools=some", "env.workplace_assistant.tools"),
     ("data.categories=email", "data.categories"),
     ("data.max_train_tasks=0", "data.max_train_tasks"),
+    ("data.pool_selection=hardest", "data.pool_selection"),
+    ("data.pool_probe_tasks=0", "data.pool_probe_tasks"),
 ])
 def test_bad_values_name_the_key(tiny_model, task_files, override, key):
     with pytest.raises(InvalidConfigError) as err:

@@ -1,17 +1,123 @@
-"""data.max_train_tasks: the seeded pool GRPO draws its steps from."""
+"""data.max_train_tasks and data.pool_selection: which training tasks GRPO draws its steps from."""
 
-from grpo_trainer.training.grpo import training_pool
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from grpo_trainer.errors import InvalidDataError
+from grpo_trainer.training.pool_selection import (
+    POOL_FILE,
+    PoolChoice,
+    Probe,
+    choose_pool,
+    episode_probe,
+    pool_from_probes,
+    read_choice,
+    seeded_sample,
+    select_by_pass_rate,
+    tasks_of,
+    write_choice,
+)
+
+from .conftest import CPU_CONFIG, metrics, run_trainer, tiny_overrides
 
 
 def test_pool_is_a_seeded_sample_in_file_order():
     tasks = list(range(100))
-    pool = training_pool(tasks, 4, seed=42)
+    pool = seeded_sample(tasks, 4, seed=42)
     assert len(pool) == 4 and pool == sorted(pool) and set(pool) <= set(tasks)
-    assert training_pool(tasks, 4, seed=42) == pool
-    assert training_pool(tasks, 4, seed=7) != pool
+    assert seeded_sample(tasks, 4, seed=42) == pool
+    assert seeded_sample(tasks, 4, seed=7) != pool
 
 
 def test_no_limit_or_a_large_one_keeps_every_task():
     tasks = list(range(10))
-    assert training_pool(tasks, None, seed=1) == tasks
-    assert training_pool(tasks, 50, seed=1) == tasks
+    assert seeded_sample(tasks, None, seed=1) == tasks
+    assert seeded_sample(tasks, 50, seed=1) == tasks
+
+
+def _task(i: int) -> SimpleNamespace:
+    return SimpleNamespace(id=i)
+
+
+def _probe_with(pass_counts: dict[int, int], calls: list[list[int]]):
+    def probe(tasks):
+        calls.append([t.id for t in tasks])
+        return [Probe(str(t.id), pass_counts.get(t.id, 0), 4) for t in tasks]
+    return probe
+
+
+def test_probing_stops_once_enough_tasks_have_a_mixed_pass_rate():
+    calls: list[list[int]] = []
+    probes = select_by_pass_rate([_task(i) for i in range(10)], 2, _probe_with({1: 2, 3: 4, 4: 1, 8: 3}, calls), 2)
+    assert calls == [[0, 1], [2, 3], [4, 5]]
+    assert [p.task_id for p in probes if p.mixed] == ["1", "4"]
+    assert pool_from_probes(probes, 2) == ["1", "4"]
+
+
+def test_too_few_mixed_tasks_are_filled_with_the_others_in_probe_order():
+    probes = [Probe("a", 0, 4), Probe("b", 4, 4), Probe("c", 1, 4), Probe("d", 0, 4)]
+    assert pool_from_probes(probes, 3) == ["c", "a", "b"]
+
+
+def test_pass_rate_pool_is_kept_in_file_order_and_probes_at_most_the_limit():
+    tasks = [_task(i) for i in range(20)]
+    calls: list[list[int]] = []
+    choice = choose_pool(tasks, size=3, selection="pass_rate", seed=5, probe_limit=6, chunk=4,
+                         probe=_probe_with({}, calls))
+    probed = [i for call in calls for i in call]
+    assert len(probed) == 6 and len(set(probed)) == 6  # nobody mixed: stops at the limit, no task twice
+    assert choice.selection == "pass_rate" and choice.mixed == 0
+    assert choice.task_ids == [str(i) for i in probed[:3]]
+    assert [t.id for t in tasks_of(choice, tasks, "train.jsonl")] == sorted(probed[:3])
+
+
+def test_random_selection_never_probes():
+    calls: list[list[int]] = []
+    choice = choose_pool([_task(i) for i in range(9)], size=3, selection="random", seed=1, probe_limit=9, chunk=1,
+                         probe=_probe_with({}, calls))
+    assert calls == [] and choice.probes == [] and len(choice.task_ids) == 3
+
+
+def test_episode_probe_counts_solved_rollouts_per_task():
+    def run(batch):
+        assert [t.id for t in batch] == [7, 7, 7, 8, 8, 8]
+        return [SimpleNamespace(reward=r) for r in (1.0, 0.0, 1.0, 0.0, 0.0, 0.0)]
+    assert episode_probe(run, 3)([_task(7), _task(8)]) == [Probe("7", 2, 3), Probe("8", 0, 3)]
+
+
+def test_choice_round_trips_and_a_foreign_task_is_named(tmp_path):
+    choice = PoolChoice("pass_rate", ["2", "5"], [Probe("5", 1, 4), Probe("2", 3, 4), Probe("9", 0, 4)], 1.5)
+    path = write_choice(tmp_path, choice)
+    assert json.loads(path.read_text())["mixed"] == 2
+    assert read_choice(tmp_path) == choice
+    assert read_choice(tmp_path / "elsewhere") is None
+    with pytest.raises(InvalidDataError, match=r"train\.jsonl: .*not in this data set: \['5'\]"):
+        tasks_of(choice, [_task(2), _task(3)], "train.jsonl")
+
+
+def test_training_draws_only_from_the_probed_pool_and_a_later_segment_does_not_probe_again(
+        tiny_model, task_files, tmp_path):
+    pool_args = ["data.max_train_tasks=2", "data.pool_selection=pass_rate", "data.pool_probe_tasks=3",
+                 "grpo.max_num_epochs=2", "grpo.max_val_samples=1"]
+
+    def train(*extra: str):
+        result = run_trainer("train", "--config", str(CPU_CONFIG), *tiny_overrides(tiny_model, *task_files, tmp_path),
+                             *pool_args, *extra)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result
+
+    first = train("grpo.stop_after_step=1")
+    assert "choosing 2 training tasks by pass rate" in first.stdout
+    record = json.loads((tmp_path / "checkpoints" / POOL_FILE).read_text())
+    # The tiny random model solves nothing: three candidates probed (the limit), none mixed, the first two kept.
+    assert [p["rollouts"] for p in record["probes"]] == [4, 4, 4] and record["mixed"] == 0
+    assert record["task_ids"] == [p["task_id"] for p in record["probes"][:2]]
+    second = train()
+    assert "choosing" not in second.stdout
+    drawn = {t for m in metrics(tmp_path).values() for t in m["train/task_ids"]}
+    assert drawn == set(record["task_ids"])
+

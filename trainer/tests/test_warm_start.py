@@ -72,8 +72,8 @@ def _cfg(*overrides: str):
 
 
 # Fast settings for the tiny model: a few steps of 2 traces each.
-FAST = ["warm_start.epochs=1", "warm_start.batch_size=2", "warm_start.save_steps=1", "warm_start.lr=1e-3",
-        "warm_start.max_length=512"]
+FAST = ["warm_start.epochs=1", "warm_start.batch_size=2", "warm_start.gradient_accumulation_steps=1",
+        "warm_start.save_steps=1", "warm_start.lr=1e-3", "warm_start.max_length=512"]
 
 
 def test_training_template_renders_the_same_bytes(tiny_model: Path) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from ..errors import InvalidConfigError
+from ..training.pool_selection import SELECTIONS
 from ..training.schedule import metric_warnings
 from .schema import TrainerConfig
 
@@ -192,6 +193,11 @@ def validate(cfg: TrainerConfig, check_paths: bool = True) -> list[str]:
     _require(p.generation.val_temperature >= 0, "policy.generation.val_temperature", "must be >= 0")
     _require(cfg.data.max_train_tasks is None or cfg.data.max_train_tasks >= g.num_prompts_per_step,
              "data.max_train_tasks", f"must be >= grpo.num_prompts_per_step ({g.num_prompts_per_step}) or null")
+    _require(cfg.data.pool_selection in SELECTIONS, "data.pool_selection",
+             f"expected one of {', '.join(SELECTIONS)}, got {cfg.data.pool_selection!r}")
+    fewest_probes = (cfg.data.max_train_tasks or 1) if cfg.data.pool_selection == "pass_rate" else 1
+    _require(cfg.data.pool_probe_tasks >= fewest_probes, "data.pool_probe_tasks",
+             f"must be >= {fewest_probes} (with pass_rate, at least data.max_train_tasks)")
     _require(cfg.env.workplace_assistant.max_tool_steps >= 1, "env.workplace_assistant.max_tool_steps", "must be >= 1")
     _require(cfg.env.workplace_assistant.tools in ("domain", "all"), "env.workplace_assistant.tools",
              f"expected 'domain' or 'all', got {cfg.env.workplace_assistant.tools!r}")

@@ -140,6 +140,12 @@ class DataConfig:
     # grpo.seed; None = all). A short run then visits each task more than once, so its
     # reward can be compared on the same tasks early and late, not across easier and harder ones.
     max_train_tasks: int | None = None
+    # (built-in) How that pool is chosen: "random" (the seeded sample) or "pass_rate": candidates, in
+    # seeded order, each get grpo.num_generations_per_prompt sampled rollouts from the starting policy,
+    # and the pool keeps those it solves sometimes but not always (the only groups with a gradient),
+    # probing at most pool_probe_tasks candidates (training/pool_selection.py). No pool (null), no probing.
+    pool_selection: str = "random"
+    pool_probe_tasks: int = 24
 
 
 @dataclass

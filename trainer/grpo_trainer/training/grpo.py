@@ -36,7 +36,7 @@ from ..model.chat_format import install_chat_format
 from ..rollout.episodes import run_episodes, summarise
 from ..rollout.tool_env import ALL_TOOLS_KEY, env_class, tool_set_for
 from . import checkpoints as ckpt
-from . import events, schedule
+from . import events, pool_selection, schedule
 from .compiled_generation import CompiledGenerationMixin
 from .compiled_generation import wanted as compiled_generation_wanted
 from .handoff import wait_for_next_segment
@@ -90,12 +90,51 @@ def load_split(path: str, categories: list[str] | None) -> list[Any]:
     return tasks
 
 
-def training_pool(tasks: list[Any], size: int | None, seed: int) -> list[Any]:
-    """The tasks GRPO draws from: all, or a seeded sample of `size` kept in file order."""
-    if size is None or size >= len(tasks):
-        return tasks
-    keep = set(random.Random(seed).sample(range(len(tasks)), size))
-    return [t for i, t in enumerate(tasks) if i in keep]
+def _training_pool(cfg: TrainerConfig, tasks: list[Any], model: Any, tokenizer: Any, rank: int,
+                   world_size: int) -> list[Any]:
+    """The tasks GRPO draws from (pool_selection.py). A probed pool is chosen once, by rank 0,
+    before the first step, and read back from the checkpoint directory after that."""
+    d, g = cfg.data, cfg.grpo
+    if d.pool_selection == "random" or d.max_train_tasks is None:
+        return pool_selection.seeded_sample(tasks, d.max_train_tasks, g.seed)
+    checkpoint_dir = cfg.checkpointing.checkpoint_dir
+    if pool_selection.read_choice(checkpoint_dir) is None and rank == 0:
+        def run(batch: list[Any]) -> list[Any]:
+            return run_episodes(model, tokenizer, batch, tool_mode=cfg.env.workplace_assistant.tools,
+                                max_tool_steps=cfg.env.workplace_assistant.max_tool_steps,
+                                max_new_tokens=cfg.policy.generation.max_new_tokens,
+                                temperature=cfg.policy.generation.temperature, batch_size=len(batch),
+                                max_total_tokens=cfg.policy.max_total_sequence_length)
+
+        import torch
+
+        torch.manual_seed(g.seed)
+        was_training = model.training
+        model.eval()
+        print(f"[grpo] choosing {d.max_train_tasks} training tasks by pass rate: up to {d.pool_probe_tasks} "
+              f"candidates, {g.num_generations_per_prompt} sampled rollouts each", flush=True)
+        probe = pool_selection.episode_probe(run, g.num_generations_per_prompt)
+
+        def probe_and_say(batch: list[Any]) -> list[Any]:
+            # One line per batch: the pipeline reads a silent trainer as a hung one.
+            probes = probe(batch)
+            print("[grpo] probed " + " ".join(f"{p.task_id}:{p.solved}/{p.rollouts}" for p in probes), flush=True)
+            return probes
+
+        choice = pool_selection.choose_pool(
+            tasks, size=d.max_train_tasks, selection=d.pool_selection, seed=g.seed, probe_limit=d.pool_probe_tasks,
+            chunk=max(1, (g.val_batch_size or 8) // g.num_generations_per_prompt), probe=probe_and_say)
+        model.train(was_training)
+        path = pool_selection.write_choice(checkpoint_dir, choice)
+        print(f"[grpo] training pool {choice.task_ids}: {choice.mixed} of {len(choice.task_ids)} with a mixed "
+              f"pass rate, {len(choice.probes)} probed in {choice.seconds:.0f}s -> {path}", flush=True)
+    if world_size > 1:
+        from accelerate.utils import wait_for_everyone
+
+        wait_for_everyone()
+    choice = pool_selection.read_choice(checkpoint_dir)
+    assert choice is not None
+    return pool_selection.tasks_of(choice, tasks, d.train.data_path)
 
 
 def validation_subset(tasks: list[Any], limit: int | None) -> list[Any]:
@@ -219,11 +258,9 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
     from trl import GRPOConfig, GRPOTrainer
 
     device, dtype = _device_and_dtype(cfg)
-    train_tasks = training_pool(load_split(cfg.data.train.data_path, cfg.data.categories),
-                                cfg.data.max_train_tasks, cfg.grpo.seed)
+    all_train_tasks = load_split(cfg.data.train.data_path, cfg.data.categories)
     val_tasks = validation_subset(load_split(cfg.data.validation.data_path, cfg.data.categories),
                                   cfg.grpo.max_val_samples)
-    max_steps = total_steps(cfg, len(train_tasks))
     identity = run_identity(cfg)
     latest = ckpt.latest_complete(cfg.checkpointing.checkpoint_dir)
     resume_view: Path | None = None
@@ -234,6 +271,8 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
 
     model, tokenizer = load_policy(cfg.policy.model_name, dtype, cfg.policy.trainable_layers,
                                    cfg.env.workplace_assistant.prefill_tool_call)
+    train_tasks = _training_pool(cfg, all_train_tasks, model.to(device), tokenizer, rank, world_size)
+    max_steps = total_steps(cfg, len(train_tasks))
     g, lf, p, gen = cfg.grpo, cfg.loss_fn, cfg.policy, cfg.policy.generation
     total = g.num_prompts_per_step * g.num_generations_per_prompt
     per_device, grad_accum = batch_split(total, p.train_micro_batch_size, world_size)

@@ -39,6 +39,8 @@ def run_identity(cfg: TrainerConfig) -> dict[str, Any]:
         "train_data": _file_digest(Path(cfg.data.train.data_path)),
         "categories": sorted(cfg.data.categories) if cfg.data.categories else None,
         "max_train_tasks": cfg.data.max_train_tasks,
+        # Absent for the default, so checkpoints written before the key existed still resume.
+        **({"pool_selection": cfg.data.pool_selection} if cfg.data.pool_selection != "random" else {}),
         "num_prompts_per_step": cfg.grpo.num_prompts_per_step,
         "num_generations_per_prompt": cfg.grpo.num_generations_per_prompt,
         "seed": cfg.grpo.seed,
@@ -49,6 +51,7 @@ def check_resume(saved: dict[str, Any], current: dict[str, Any], checkpoint: Pat
     labels = {"model": ("policy.model_name", "model"), "train_data": ("data.train.data_path", "training data set"),
               "categories": ("data.categories", "category filter"),
               "max_train_tasks": ("data.max_train_tasks", "training task pool"),
+              "pool_selection": ("data.pool_selection", "way of choosing the training task pool"),
               "num_prompts_per_step": ("grpo.num_prompts_per_step", "batch shape"),
               "num_generations_per_prompt": ("grpo.num_generations_per_prompt", "batch shape"),
               "seed": ("grpo.seed", "data order seed")}

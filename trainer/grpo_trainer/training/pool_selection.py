@@ -1,0 +1,137 @@
+"""Which training tasks GRPO draws from (`data.max_train_tasks`, `data.pool_selection`).
+
+GRPO learns only from a group whose rewards differ: a task the starting policy always
+solves, or never solves, gives every rollout the same reward, zero advantage and no
+gradient. After a warm start most training tasks are one or the other (the run of
+2026-12-03 spent 7 of its 12 steps on such groups). "pass_rate" therefore probes
+candidates with the run's own sampled rollouts and keeps the tasks the starting policy
+solves sometimes but not always: the difficulty filter of DAPO's dynamic sampling,
+applied once before training rather than per step, so that each pooled task is
+revisited and its reward can be compared with itself.
+
+The chosen pool is written next to the checkpoints (`training_pool.json`) and read back
+on resume: the probe samples from the starting model, which a resumed run no longer has.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidDataError
+
+POOL_FILE = "training_pool.json"
+SELECTIONS = ("random", "pass_rate")
+
+
+@dataclass
+class Probe:
+    task_id: str
+    solved: int
+    rollouts: int
+
+    @property
+    def mixed(self) -> bool:
+        return 0 < self.solved < self.rollouts
+
+
+@dataclass
+class PoolChoice:
+    selection: str
+    task_ids: list[str]
+    probes: list[Probe] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def mixed(self) -> int:
+        return sum(1 for p in self.probes if p.mixed and p.task_id in self.task_ids)
+
+
+def seeded_sample(tasks: list[Any], size: int | None, seed: int) -> list[Any]:
+    """All tasks, or a seeded sample of `size` kept in file order."""
+    if size is None or size >= len(tasks):
+        return tasks
+    keep = set(random.Random(seed).sample(range(len(tasks)), size))
+    return [t for i, t in enumerate(tasks) if i in keep]
+
+
+def probe_order(tasks: list[Any], seed: int) -> list[Any]:
+    order = list(range(len(tasks)))
+    random.Random(seed).shuffle(order)
+    return [tasks[i] for i in order]
+
+
+def select_by_pass_rate(candidates: Sequence[Any], size: int, probe: Callable[[list[Any]], list[Probe]],
+                        chunk: int) -> list[Probe]:
+    """Probe candidates `chunk` at a time, in order, until `size` of them have a mixed pass rate
+    or the candidates run out. Returns every probe made, in probe order."""
+    probes: list[Probe] = []
+    for start in range(0, len(candidates), chunk):
+        probes.extend(probe(list(candidates[start:start + chunk])))
+        if sum(p.mixed for p in probes) >= size:
+            break
+    return probes
+
+
+def pool_from_probes(probes: list[Probe], size: int) -> list[str]:
+    """The mixed tasks first; when too few were found, filled with the other probed tasks in probe order."""
+    mixed = [p.task_id for p in probes if p.mixed]
+    rest = [p.task_id for p in probes if not p.mixed]
+    return (mixed + rest)[:size]
+
+
+def read_choice(checkpoint_dir: str | Path) -> PoolChoice | None:
+    path = Path(checkpoint_dir) / POOL_FILE
+    if not path.is_file():
+        return None
+    raw = json.loads(path.read_text())
+    return PoolChoice(raw["selection"], [str(t) for t in raw["task_ids"]],
+                      [Probe(**p) for p in raw.get("probes", [])], float(raw.get("seconds", 0.0)))
+
+
+def write_choice(checkpoint_dir: str | Path, choice: PoolChoice) -> Path:
+    path = Path(checkpoint_dir) / POOL_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    record = {**asdict(choice), "mixed": choice.mixed}
+    tmp.write_text(json.dumps(record, indent=2))
+    os.replace(tmp, path)
+    return path
+
+
+def tasks_of(choice: PoolChoice, tasks: list[Any], source: str) -> list[Any]:
+    """The chosen tasks in file order; a chosen id missing from the data is an error naming the file."""
+    by_id = {str(t.id): t for t in tasks}
+    missing = [t for t in choice.task_ids if t not in by_id]
+    if missing:
+        raise InvalidDataError(source, None,
+                               f"{POOL_FILE} names training tasks not in this data set: {missing[:5]} "
+                               "(point checkpointing.checkpoint_dir at an empty directory to choose anew)")
+    chosen = set(choice.task_ids)
+    return [t for t in tasks if str(t.id) in chosen]
+
+
+def choose_pool(tasks: list[Any], *, size: int | None, selection: str, seed: int, probe_limit: int,
+                chunk: int, probe: Callable[[list[Any]], list[Probe]]) -> PoolChoice:
+    if selection == "random" or size is None or size >= len(tasks):
+        return PoolChoice("random", [str(t.id) for t in seeded_sample(tasks, size, seed)])
+    started = time.time()
+    probes = select_by_pass_rate(probe_order(tasks, seed)[:probe_limit], size, probe, chunk)
+    return PoolChoice("pass_rate", pool_from_probes(probes, size), probes, round(time.time() - started, 1))
+
+
+def episode_probe(run: Callable[[list[Any]], list[Any]], rollouts: int) -> Callable[[list[Any]], list[Probe]]:
+    """Turns a batch episode runner into a probe: `rollouts` sampled episodes per task, solved = reward 1."""
+
+    def probe(tasks: list[Any]) -> list[Probe]:
+        episodes = run([t for t in tasks for _ in range(rollouts)])
+        return [Probe(str(t.id), sum(1 for ep in episodes[i * rollouts:(i + 1) * rollouts] if ep.reward >= 1.0),
+                      rollouts) for i, t in enumerate(tasks)]
+
+    return probe
