@@ -111,3 +111,13 @@ def test_two_workers_train_checkpoint_and_resume(ray_head_2cpu, tiny_model, task
     assert "world size 1" in single.stdout
     ref = [r for r in _records(ref_dir) if r["kind"] == "train"]
     assert [r["train/task_ids"] for r in ref] == [r["train/task_ids"] for r in train[:2]]
+
+
+def test_two_workers_share_one_probed_pool(ray_head_2cpu, tiny_model, task_files, tmp_path):
+    """data.pool_selection=pass_rate with 2 workers: rank 0 probes, both train from the pool it wrote."""
+    out = _train_on_ray(ray_head_2cpu, tmp_path, tiny_model, task_files, "data.max_train_tasks=4",
+                        "data.pool_selection=pass_rate", "data.pool_probe_tasks=4")
+    assert out.count("choosing 4 training tasks by pass rate") == 1
+    pool = json.loads((tmp_path / "checkpoints" / "training_pool.json").read_text())
+    drawn = {t for r in _records(tmp_path) if r["kind"] == "train" for t in r["train/task_ids"]}
+    assert drawn == set(pool["task_ids"]) and len(drawn) == 4

@@ -128,12 +128,10 @@ def _training_pool(cfg: TrainerConfig, tasks: list[Any], model: Any, tokenizer: 
         path = pool_selection.write_choice(checkpoint_dir, choice)
         print(f"[grpo] training pool {choice.task_ids}: {choice.mixed} of {len(choice.task_ids)} with a mixed "
               f"pass rate, {len(choice.probes)} probed in {choice.seconds:.0f}s -> {path}", flush=True)
-    if world_size > 1:
-        from accelerate.utils import wait_for_everyone
-
-        wait_for_everyone()
-    choice = pool_selection.read_choice(checkpoint_dir)
-    assert choice is not None
+    # The other ranks wait for rank 0's file rather than in a collective, whose timeout a slow probe
+    # could outlast; if rank 0 dies, Ray Train ends the whole worker group.
+    while (choice := pool_selection.read_choice(checkpoint_dir)) is None:
+        time.sleep(1.0)
     return pool_selection.tasks_of(choice, tasks, d.train.data_path)
 
 
