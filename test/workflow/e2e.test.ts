@@ -50,6 +50,7 @@ test('end to end with the real trainer and a tiny random model', { timeout: 15 *
     'trainer.warm_start.max_examples=12',
     'trainer.warm_start.epochs=1',
     'trainer.warm_start.batch_size=4',
+    'trainer.warm_start.gradient_accumulation_steps=1',
     'trainer.warm_start.trainable_layers=null',
   ];
   const h = await pipeline.start({ configPath: join(ROOT, 'configs', 'builtin-cpu.yaml'), runId, set }, runId);

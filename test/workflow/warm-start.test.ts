@@ -20,6 +20,7 @@ const SET = [
   'trainer.warm_start.epochs=1',
   'trainer.warm_start.max_examples=24',
   'trainer.warm_start.batch_size=2',
+  'trainer.warm_start.gradient_accumulation_steps=1',
   'trainer.warm_start.save_steps=3',
   'trainer.warm_start.trainable_layers=null',
 ];
