@@ -485,6 +485,24 @@ def test_session_reports_every_failure_as_text(s: WorkplaceSession) -> None:
     assert len(s.calls) == 6
 
 
+def test_a_model_argument_named_self_is_an_error_answer_not_a_crash() -> None:
+    # Seen on an H200: a sampled call analytics_total_visits_count(self=...) raised TypeError
+    # ("got multiple values for argument 'self'") out of the tool method and ended the run.
+    from grpo_trainer.rollout.tool_env import env_class, tool_schemas_for
+
+    env = env_class("workplace_assistant_analytics")()
+    env.reset(ground_truth="[]")
+    answer = env.analytics_total_visits_count(self="x", time_min="2023-10-01")
+    assert answer == ("Error executing tool 'analytics_total_visits_count': unexpected argument(s) 'self'; "
+                      "accepted: time_min, time_max")
+    assert env.calls == [{"name": "analytics_total_visits_count",
+                          "arguments": '{"self": "x", "time_min": "2023-10-01"}'}]
+    # The receiver still stays out of the schema the model sees.
+    schema = next(t["function"] for t in tool_schemas_for("workplace_assistant_analytics")
+                  if t["function"]["name"] == "analytics_total_visits_count")
+    assert set(schema["parameters"]["properties"]) == {"time_min", "time_max"}
+
+
 def test_session_accepts_json_text_and_drops_nulls(s: WorkplaceSession) -> None:
     out = s.call("email_search_emails", '{"query": "kofi", "date_min": null, "page_size": 1}')
     assert json.loads(out)["emails"][0]["email_id"] == "00000259"

@@ -35,10 +35,12 @@ def _make_tool_method(name: str) -> Callable[..., str]:
     props: dict[str, Any] = schema["parameters"].get("properties", {})
     required = set(schema["parameters"].get("required", []))
 
-    def tool(self: WorkplaceToolEnv, **arguments: Any) -> str:
+    # The receiver is positional-only: a model that passes an argument named "self" gets the
+    # session's "unexpected argument" answer instead of a TypeError that ends the whole run.
+    def tool(self: WorkplaceToolEnv, /, **arguments: Any) -> str:
         return self._call(name, arguments)
 
-    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)]
     annotations: dict[str, Any] = {}
     # Required parameters first, as Python signatures demand.
     for pname in sorted(props, key=lambda p: p not in required):
