@@ -56,7 +56,9 @@ def tiny_overrides(model: Path, train: Path, val: Path, run_dir: Path, steps: in
         "grpo.num_prompts_per_step=2", "grpo.num_generations_per_prompt=4",
         "data.max_train_tasks=null", "grpo.max_num_epochs=1",
         "grpo.max_val_samples=1", "policy.generation.max_new_tokens=16",
-        "grpo.reward_shaping.overlong_buffer_length=8", "policy.optimizer.lr=1e-3",
+        # The random model's signal: rollouts longer than 8 of 16 tokens lose reward.
+        "grpo.reward_shaping.overlong_buffer_length=8", "grpo.reward_shaping.max_response_length=16",
+        "policy.optimizer.lr=1e-3",
         "logger.tensorboard_enabled=false",
     ]
 

@@ -43,7 +43,8 @@ class FakeGRPOTrainer:
 
         self.use_vllm = use_vllm
         self.use_transformers_continuous_batching = False
-        self.max_completion_length = 256
+        # A whole rollout's budget, and one turn's (the trainer's generation_kwargs).
+        self.max_completion_length = 2800
         self.model = None
         # As TRL 1.16 builds it (no vLLM): compilation off.
         self.generation_config = GenerationConfig(max_new_tokens=256, do_sample=True, disable_compile=True)
@@ -68,6 +69,7 @@ def test_enabled_trainer_compiles_a_static_cache_sized_per_call() -> None:
     assert config.compile_config.fullgraph is False
     trainer._generate_single_turn([[1] * 700] * 64, None, {}, 8)  # first turn of every rollout
     trainer._generate_single_turn([[1] * 1400] * 5, None, {}, 1)  # a tool turn: fewer rows, longer prompts
+    # Sized by one turn's tokens, not the whole rollout's budget.
     assert trainer.seen == [(64, 1024), (5, 1792)]
 
 

@@ -310,3 +310,26 @@ def test_activation_checkpointing_reaches_trl(tiny_model, task_files, tmp_path, 
     expected = setting is None
     # transformers' Trainer turns it on in the model when training starts, from this argument
     assert trainer.args.gradient_checkpointing is expected
+
+
+def test_each_turn_gets_max_new_tokens_and_the_rollout_the_context_left(tiny_model, task_files, tmp_path):
+    """Training rollouts are bounded as evaluation's are: max_new_tokens per turn, the whole
+    conversation within policy.max_total_sequence_length. TRL's max_completion_length is the
+    whole rollout's budget (tool results included), so it must not be one turn's tokens."""
+    from grpo_trainer.rollout.episodes import rollout_token_budget, turn_prompt_ids
+    from grpo_trainer.rollout.tool_env import tool_schemas_for, tool_set_for
+    from grpo_trainer.training.grpo import build_trainer, load_split
+
+    train, val = task_files
+    cfg, _ = load_config(CPU_CONFIG, tiny_overrides(tiny_model, train, val, tmp_path)
+                         + ["policy.max_total_sequence_length=3000"])
+    trainer, _, _ = build_trainer(cfg)
+    tasks = load_split(str(train), None)
+    longest = max(len(turn_prompt_ids(trainer.processing_class, t.messages,
+                                 tool_schemas_for(tool_set_for(t.category, "domain")))) for t in tasks)
+    assert 300 < longest < 3000 - 16  # system prompt and the domain tools
+    assert trainer.args.max_completion_length == 3000 - longest
+    assert trainer.generation_config.max_new_tokens == 16
+    # A context too small for more than the prompt still leaves one turn.
+    assert rollout_token_budget(trainer.processing_class, tasks, tool_mode="domain", max_new_tokens=16,
+                                max_total_tokens=longest + 5) == 16

@@ -23,6 +23,7 @@ class RewardShapingConfig:
     # lose up to overlong_buffer_penalty, linearly. 0 disables it.
     overlong_buffer_length: int = 0
     overlong_buffer_penalty: float = 1.0
+    # null: the rollout's whole token budget (rollout.episodes.rollout_token_budget).
     max_response_length: int | None = None
 
 
@@ -92,8 +93,8 @@ class SchedulerConfig:
 
 @dataclass
 class GenerationConfig:
-    # Token budget of one whole rollout after the prompt: every assistant turn
-    # plus the tool results spliced in between (TRL's max_completion_length).
+    # Tokens one assistant turn may generate, in training and evaluation alike. A whole
+    # rollout (turns and tool results) is bounded by policy.max_total_sequence_length.
     max_new_tokens: int = 256
     temperature: float = 1.0
     top_p: float = 1.0

@@ -54,6 +54,28 @@ def _generate(model: Any, tokenizer: Any, prompts: list[list[int]], max_new_toke
     return completions
 
 
+def turn_prompt_ids(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[int]:
+    """The tokens a turn is generated from: the conversation so far, its tools and the generation prompt."""
+    text = tokenizer.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=True)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def rollout_token_budget(tokenizer: Any, tasks: list[Any], *, tool_mode: str, max_new_tokens: int,
+                         max_total_tokens: int) -> int:
+    """Tokens a whole training rollout may use after its prompt (TRL's `max_completion_length`).
+
+    The same bound as `run_episodes`: each turn up to `max_new_tokens`
+    (policy.generation.max_new_tokens), the whole conversation, prompt included, within
+    `max_total_tokens` (policy.max_total_sequence_length). TRL has one budget per step, so
+    it is sized for the longest prompt among `tasks`; never less than one turn.
+    """
+    def first_prompt_tokens(task: Any) -> int:
+        return len(turn_prompt_ids(tokenizer, task.messages, tool_schemas_for(tool_set_for(task.category, tool_mode))))
+
+    longest = max((first_prompt_tokens(task) for task in tasks), default=0)
+    return max(max_new_tokens, max_total_tokens - longest)
+
+
 def run_episodes(model: Any, tokenizer: Any, tasks: list[Any], *, tool_mode: str, max_tool_steps: int,
                  max_new_tokens: int, temperature: float, batch_size: int = 8,
                  max_total_tokens: int | None = None, compiled: bool = False) -> list[Episode]:
@@ -74,9 +96,7 @@ def run_episodes(model: Any, tokenizer: Any, tasks: list[Any], *, tool_mode: str
             states.append(Episode(task.id, task.category, [dict(m) for m in task.messages]))
         active = list(range(len(chunk)))
         while active:
-            prompts = [tokenizer(tokenizer.apply_chat_template(states[i].messages, tools=tools[i], tokenize=False,
-                                                               add_generation_prompt=True),
-                                 add_special_tokens=False)["input_ids"] for i in active]
+            prompts = [turn_prompt_ids(tokenizer, states[i].messages, tools[i]) for i in active]
             if max_total_tokens is not None:
                 fits = [n for n, ids in enumerate(prompts) if len(ids) + max_new_tokens <= max_total_tokens]
                 for n in sorted(set(range(len(active))) - set(fits)):

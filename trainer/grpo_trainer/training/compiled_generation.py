@@ -15,7 +15,7 @@ not with vLLM or transformers' continuous batching):
   and an explicit `CompileConfig` (transformers' defaults, written out);
 * before each `generate` call (the first turn of every rollout, and each turn of
   TRL's tool loop), `generation_config.max_cache_len` = the call's longest
-  prompt + `max_completion_length`, rounded up to `CACHE_LEN_MULTIPLE` tokens,
+  prompt + one turn's `max_new_tokens`, rounded up to `CACHE_LEN_MULTIPLE` tokens,
   so the cache is as long as the call needs (every decoding step reads all of
   it) while a run sees only a few distinct lengths. transformers never shrinks
   the static cache within a process (`_previous_max_cache_length`).
@@ -92,7 +92,8 @@ class CompiledGenerationMixin:
         trainer: Any = self
         if not self.compiled_generation:
             return super()._generate_single_turn(prompt_ids, *args, **kwargs)  # type: ignore[misc]
-        trainer.generation_config.max_cache_len = static_cache_len(prompt_ids, trainer.max_completion_length)
+        trainer.generation_config.max_cache_len = static_cache_len(prompt_ids,
+                                                                 trainer.generation_config.max_new_tokens)
         with without_input_grad_hooks(trainer.model):
             return super()._generate_single_turn(prompt_ids, *args, **kwargs)  # type: ignore[misc]
 

@@ -33,7 +33,7 @@ from ..config.schema import TrainerConfig
 from ..data.tasks import load_tasks
 from ..errors import InvalidConfigError, InvalidDataError, ModelLoadError, RayFailureError
 from ..model.chat_format import install_chat_format
-from ..rollout.episodes import run_episodes, summarise
+from ..rollout.episodes import rollout_token_budget, run_episodes, summarise
 from ..rollout.tool_env import ALL_TOOLS_KEY, env_class, tool_set_for
 from . import checkpoints as ckpt
 from . import events, pool_selection, schedule
@@ -274,12 +274,22 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
     g, lf, p, gen = cfg.grpo, cfg.loss_fn, cfg.policy, cfg.policy.generation
     total = g.num_prompts_per_step * g.num_generations_per_prompt
     per_device, grad_accum = batch_split(total, p.train_micro_batch_size, world_size)
+    budget = rollout_token_budget(tokenizer, train_tasks, tool_mode=cfg.env.workplace_assistant.tools,
+                                  max_new_tokens=gen.max_new_tokens, max_total_tokens=p.max_total_sequence_length)
+    if rank == 0:
+        print(f"[grpo] rollouts: up to {gen.max_new_tokens} new tokens per turn, {budget} per rollout with "
+              f"its tool results (policy.max_total_sequence_length {p.max_total_sequence_length} less the "
+              f"longest prompt)", flush=True)
     args = GRPOConfig(
         output_dir=cfg.checkpointing.checkpoint_dir,
         per_device_train_batch_size=per_device,
         gradient_accumulation_steps=grad_accum,
         num_generations=g.num_generations_per_prompt,
-        max_completion_length=gen.max_new_tokens,
+        # TRL's one budget is both the whole rollout's (tool results included) and, unless
+        # generation_kwargs says otherwise, each turn's: a whole-rollout budget of one turn's
+        # tokens cut most lookups' results off before the write that needs them.
+        max_completion_length=budget,
+        generation_kwargs={"max_new_tokens": gen.max_new_tokens},
         max_steps=max_steps,
         learning_rate=p.optimizer.lr,
         weight_decay=p.optimizer.weight_decay,
@@ -332,7 +342,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
     rs = g.reward_shaping
     reward_funcs: list[Any] = [_attempted_call_reward(rs.format_credit)] if shaping else []
     if rs.enabled and rs.overlong_buffer_length > 0:
-        reward_funcs.append(_overlong_penalty(rs.max_response_length or gen.max_new_tokens,
+        reward_funcs.append(_overlong_penalty(rs.max_response_length or budget,
                                               rs.overlong_buffer_length, rs.overlong_buffer_penalty))
     reward_funcs.append(_task_solved())
     args.reward_weights = [1.0] * (len(reward_funcs) - 1) + [0.0]
