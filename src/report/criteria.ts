@@ -224,12 +224,17 @@ function rewardRising(records: MetricRecord[]): { c: Criterion; slope: number | 
   const mean = (xs: { value: number }[]) => xs.reduce((a, p) => a + p.value, 0) / xs.length;
   const first = mean(series.slice(0, half || 1));
   const second = mean(series.slice(half));
+  // Seen on the GPU config (docs/trainer.md, 2026-12-03): three runs at different rewards and learning
+  // rates rose alike because they drew the same tasks in the same order, so say what the slope can't tell.
+  const drawOrder = records.some((r) => r.kind === 'train' && r.taskIds?.length)
+    ? '; no task was revisited alone, so the slope also follows which tasks each step drew'
+    : '';
   return {
     c: {
       id: 'reward_rising',
       title,
       status: s > 0 ? 'pass' : 'fail',
-      detail: `${trend}; mean ${fmt(first)} in the first half, ${fmt(second)} in the second`,
+      detail: `${trend}; mean ${fmt(first)} in the first half, ${fmt(second)} in the second${drawOrder}`,
     },
     slope: s,
   };

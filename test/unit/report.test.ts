@@ -85,6 +85,10 @@ test('reward rising on a pool of revisited tasks compares each task with itself,
   const bySlope = evaluateCriteria(input({ records: mixed }));
   assert.equal(status(bySlope, 'reward_rising'), 'pass');
   assert.match(bySlope.criteria[0]!.detail, /^least-squares slope \+0\.1000/);
+  assert.match(bySlope.criteria[0]!.detail, /no task was revisited alone, so the slope also follows which tasks each step drew$/);
+  // without task ids there is no draw to speak of
+  const untagged = evaluateCriteria(input({ records: [0.1, 0.2].map((reward, i) => ({ kind: 'train' as const, step: i + 1, metrics: { 'train/reward': reward } })) }));
+  assert.doesNotMatch(untagged.criteria[0]!.detail, /revisited/);
 });
 
 test('metrics lines keep the task of each rollout when the trainer logs it', () => {
