@@ -23,7 +23,12 @@ export function parseMetricsJsonLine(line: string): MetricRecord | null {
   if (o.kind === 'train') {
     const ids = o['train/task_ids'];
     const taskIds = Array.isArray(ids) && ids.length && ids.every((t) => typeof t === 'string') ? (ids as string[]) : undefined;
-    return taskIds ? { kind: 'train', step, metrics, taskIds } : { kind: 'train', step, metrics };
+    if (!taskIds) return { kind: 'train', step, metrics };
+    const rewards = o['train/rollout_rewards'];
+    const rolloutRewards = Array.isArray(rewards) && rewards.length === taskIds.length && rewards.every((r) => typeof r === 'number' && Number.isFinite(r))
+      ? (rewards as number[])
+      : undefined;
+    return rolloutRewards ? { kind: 'train', step, metrics, taskIds, rolloutRewards } : { kind: 'train', step, metrics, taskIds };
   }
   if (o.kind === 'validation') return { kind: 'validation', step, metrics };
   return null;

@@ -48,8 +48,9 @@ export interface BackendContext {
 }
 
 export type MetricRecord =
-  /** taskIds: the task of each rollout of the step (train/task_ids), where the trainer logs it. */
-  | { kind: 'train'; step: number; metrics: Metrics; taskIds?: string[] }
+  /** taskIds: the task of each rollout of the step (train/task_ids), where the trainer logs it;
+   * rolloutRewards: each rollout's reward in the same order (train/rollout_rewards). */
+  | { kind: 'train'; step: number; metrics: Metrics; taskIds?: string[]; rolloutRewards?: number[] }
   | { kind: 'validation'; step: number; metrics: Metrics };
 
 export interface FailureReport {

@@ -3,10 +3,11 @@
  * summary, its metrics records and its checkpoint history (no I/O; the report activity reads files).
  *
  * Criteria (each pass / fail / n/a with the numbers behind it):
- *  - reward_rising: where tasks come back (a run drawing from a small pool, data.max_train_tasks),
- *    the reward on the same task rose: the mean over revisited tasks of (reward at the task's last
- *    visit - at its first) is > 0, so which task a step happened to draw does not decide it; otherwise
- *    the least-squares slope of train/reward over the training steps is > 0;
+ *  - reward_rising: where tasks come back (a run drawing from a small pool, data.max_train_tasks, or
+ *    one longer than an epoch), the reward on the same task rose: the mean over revisited tasks of
+ *    (mean reward over the later half of its visits - over the earlier half) is > 0, so which task a
+ *    step happened to draw does not decide it; otherwise the least-squares slope of train/reward over
+ *    the training steps is > 0;
  *  - val_above_baseline: the best checkpoint's workplace validation accuracy (final evaluation)
  *    is above the base model's (baseline evaluation) by more than chance: the 95% interval of the
  *    paired per-task change lies above zero (stats.ts);
@@ -180,23 +181,52 @@ export function slope(points: { step: number; value: number }[]): number | null 
 
 export interface TaskVisits {
   task: string;
-  /** train/reward at each step that drew only this task, in step order. */
+  /** The task's mean reward at each step that drew it, in step order. */
   rewards: number[];
 }
 
-/** Tasks drawn at two or more steps, with their reward at each. Only steps whose rollouts all belong to
- * one task count: a step mixing tasks logs one mean, which no single task owns. */
+/** Tasks drawn at two or more steps, with their mean reward at each. Where the trainer logs each rollout's
+ * reward, every step counts for every task it drew; otherwise only steps whose rollouts all belong to one
+ * task do (a step mixing tasks logs one mean, which no single task owns). */
 export function revisitedTasks(records: MetricRecord[]): TaskVisits[] {
-  const byStep = new Map<number, { task: string; reward: number }>();
+  const byStep = new Map<number, Map<string, number>>();
   for (const r of records) {
-    if (r.kind !== 'train' || typeof r.metrics['train/reward'] !== 'number' || !r.taskIds?.length) continue;
-    const tasks = new Set(r.taskIds);
-    if (tasks.size === 1) byStep.set(r.step, { task: r.taskIds[0]!, reward: r.metrics['train/reward']! });
+    if (r.kind !== 'train' || !r.taskIds?.length) continue;
+    const perTask = r.rolloutRewards ? taskMeans(r.taskIds, r.rolloutRewards) : soleTaskReward(r.taskIds, r.metrics['train/reward']);
+    if (perTask) byStep.set(r.step, perTask);
     else byStep.delete(r.step);
   }
   const visits = new Map<string, number[]>();
-  for (const [, v] of [...byStep.entries()].sort((a, b) => a[0] - b[0])) visits.set(v.task, [...(visits.get(v.task) ?? []), v.reward]);
+  for (const [, perTask] of [...byStep.entries()].sort((a, b) => a[0] - b[0])) {
+    for (const [task, reward] of perTask) visits.set(task, [...(visits.get(task) ?? []), reward]);
+  }
   return [...visits.entries()].filter(([, rewards]) => rewards.length > 1).map(([task, rewards]) => ({ task, rewards }));
+}
+
+function taskMeans(taskIds: string[], rewards: number[]): Map<string, number> {
+  const sums = new Map<string, { sum: number; n: number }>();
+  taskIds.forEach((t, i) => {
+    const s = sums.get(t) ?? { sum: 0, n: 0 };
+    sums.set(t, { sum: s.sum + rewards[i]!, n: s.n + 1 });
+  });
+  return new Map([...sums].map(([t, s]) => [t, s.sum / s.n]));
+}
+
+function soleTaskReward(taskIds: string[], reward: number | undefined): Map<string, number> | null {
+  return typeof reward === 'number' && new Set(taskIds).size === 1 ? new Map([[taskIds[0]!, reward]]) : null;
+}
+
+/** A task's later visits against its earlier ones: mean of the later half minus mean of the earlier half
+ * (an odd middle visit belongs to neither). With 2 or 3 visits that is last minus first; with more, every
+ * visit counts, which is what lets a few rollouts per visit show a trend. */
+export function laterMinusEarlier(rewards: number[]): number {
+  const half = Math.floor(rewards.length / 2);
+  const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+  return mean(rewards.slice(rewards.length - half)) - mean(rewards.slice(0, half));
+}
+
+function changeName(revisited: TaskVisits[]): string {
+  return revisited.every((t) => t.rewards.length <= 3) ? 'last minus first visit' : 'later half of the visits minus the earlier half';
 }
 
 function rewardRising(records: MetricRecord[]): { c: Criterion; slope: number | null } {
@@ -207,7 +237,7 @@ function rewardRising(records: MetricRecord[]): { c: Criterion; slope: number | 
   const trend = `least-squares slope ${signed(s, 4)} per step over ${series.length} steps (steps ${series[0]!.step}-${series.at(-1)!.step})`;
   const revisited = revisitedTasks(records);
   if (revisited.length) {
-    const changes = revisited.map((t) => t.rewards.at(-1)! - t.rewards[0]!);
+    const changes = revisited.map((t) => laterMinusEarlier(t.rewards));
     const mean = changes.reduce((a, d) => a + d, 0) / changes.length;
     const perTask = revisited.map((t) => `${t.task} ${t.rewards.map((r) => fmt(r, 2)).join('>')}`).join(', ');
     return {
@@ -215,7 +245,7 @@ function rewardRising(records: MetricRecord[]): { c: Criterion; slope: number | 
         id: 'reward_rising',
         title,
         status: mean > 0 ? 'pass' : 'fail',
-        detail: `on the same tasks: last minus first visit ${signed(mean)} on average over ${revisited.length} revisited task(s) (${perTask}); ${trend}`,
+        detail: `on the same tasks: ${changeName(revisited)} ${signed(mean)} on average over ${revisited.length} revisited task(s) (${perTask}); ${trend}`,
       },
       slope: s,
     };

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compareEvals, evaluateCriteria, expectedCheckpointSteps, renderCriteriaText, slope, type CriteriaInput } from '../../src/report/criteria.js';
+import { compareEvals, evaluateCriteria, expectedCheckpointSteps, laterMinusEarlier, renderCriteriaText, slope, type CriteriaInput } from '../../src/report/criteria.js';
 import { collectReportData, savedSteps } from '../../src/report/data.js';
 import { renderHtml, renderMarkdown } from '../../src/report/render.js';
 import { reportPython, withReportSection, writeReportForDir } from '../../src/report/write.js';
@@ -91,10 +91,35 @@ test('reward rising on a pool of revisited tasks compares each task with itself,
   assert.doesNotMatch(untagged.criteria[0]!.detail, /revisited/);
 });
 
+test('reward rising follows each task through steps that draw several, and weighs all visits past three', () => {
+  // Two tasks in every step, two rollouts each. a rises over its 4 visits, b dips at its last one: last minus
+  // first says b fell, the halves say both rose. The step means, not any one task, decide the slope.
+  const a = [0.0, 0.5, 0.5, 1.0];
+  const b = [0.2, 0.6, 0.6, 0.0];
+  const records: MetricRecord[] = a.map((ra, i) => ({
+    kind: 'train', step: i + 1, metrics: { 'train/reward': (ra + b[i]!) / 2 },
+    taskIds: ['a', 'b', 'a', 'b'], rolloutRewards: [ra, b[i]! + 0.1, ra, b[i]! - 0.1],
+  }));
+  const r = evaluateCriteria(input({ records }));
+  assert.equal(status(r, 'reward_rising'), 'pass');
+  // a: (0.5 + 1.0)/2 - (0.0 + 0.5)/2 = +0.5; b: (0.6 + 0.0)/2 - (0.2 + 0.6)/2 = -0.1; mean +0.2
+  assert.match(r.criteria[0]!.detail, /later half of the visits minus the earlier half \+0\.200 on average over 2 revisited task\(s\) \(a 0\.00>0\.50>0\.50>1\.00, b 0\.20>0\.60>0\.60>0\.00\)/);
+  // the same records without per-rollout rewards own no task's reward: the slope decides, and says so
+  const untaggedRewards = evaluateCriteria(input({ records: records.map((x) => (x.kind === 'train' ? { kind: 'train', step: x.step, metrics: x.metrics, taskIds: x.taskIds } : x)) }));
+  assert.match(untaggedRewards.criteria[0]!.detail, /^least-squares slope/);
+  // three visits: the middle one belongs to neither half
+  assert.ok(Math.abs(laterMinusEarlier([0.3, 0.9, 0.1]) - -0.2) < 1e-12);
+});
+
 test('metrics lines keep the task of each rollout when the trainer logs it', () => {
   const line = JSON.stringify({ kind: 'train', step: 3, 'train/reward': 0.5, 'train/task_ids': ['69', '69'] });
   assert.deepEqual(parseMetricsJsonLine(line), { kind: 'train', step: 3, metrics: { 'train/reward': 0.5 }, taskIds: ['69', '69'] });
   assert.deepEqual(parseMetricsJsonLine(JSON.stringify({ kind: 'train', step: 3, 'train/task_ids': [1, 2] })), { kind: 'train', step: 3, metrics: {} });
+  // each rollout's reward comes along when it matches the task ids one to one
+  const rewarded = JSON.stringify({ kind: 'train', step: 4, 'train/task_ids': ['1', '2'], 'train/rollout_rewards': [0.25, 1] });
+  assert.deepEqual(parseMetricsJsonLine(rewarded), { kind: 'train', step: 4, metrics: {}, taskIds: ['1', '2'], rolloutRewards: [0.25, 1] });
+  const short = JSON.stringify({ kind: 'train', step: 4, 'train/task_ids': ['1', '2'], 'train/rollout_rewards': [0.25] });
+  assert.deepEqual(parseMetricsJsonLine(short), { kind: 'train', step: 4, metrics: {}, taskIds: ['1', '2'] });
 });
 
 test('criteria helpers: slope, expected saves, a step redone after a resume counts once, per-category deltas', () => {

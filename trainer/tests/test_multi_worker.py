@@ -100,6 +100,9 @@ def test_two_workers_train_checkpoint_and_resume(ray_head_2cpu, tiny_model, task
         assert len(shares) == 2 and all(len(s) == 2 for s in shares)  # 2 rollouts on each worker
         assert len({s[0] for s in shares}) == 2  # each worker its own task's group
         assert r["train/task_ids"] == shares[0] + shares[1]
+        # each worker's own rollouts' rewards, gathered in the same order as their task ids
+        assert len(r["train/rollout_rewards"]) == 4
+        assert abs(sum(r["train/rollout_rewards"]) / 4 - r["train/reward"]) < 1e-3
 
     # The same global batch as one process: same tasks per step, in the same order.
     ref_dir = tmp_path / "single"

@@ -62,6 +62,9 @@ def test_metrics_use_nemo_rl_names(straight_run):
                     "train/trained_tokens", "performance/tokens_per_sec", "train/task_ids"):
             assert key in record, key
         assert len(record["train/task_ids"]) == 8  # 2 prompts x 4 generations
+        # one reward per rollout, in task_ids' order, the same rewards TRL's logged mean comes from
+        assert len(record["train/rollout_rewards"]) == 8
+        assert abs(sum(record["train/rollout_rewards"]) / 8 - record["train/reward"]) < 1e-3
         # the unshaped success rate, logged beside the shaped reward (weight 0: a metric only)
         assert 0.0 <= record["train/rewards/task_solved/mean"] <= 1.0
     val = metrics(straight_run, "validation")

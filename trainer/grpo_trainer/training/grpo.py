@@ -228,6 +228,8 @@ class RunState:
         self.world_size = world_size
         self.val_metrics: dict[int, dict[str, Any]] = {}
         self.task_ids: list[str] = []
+        # The reward TRL computed for each rollout (all reward functions, weighted), in task_ids' order.
+        self.rollout_rewards: list[float] = []
         self.gen_seconds = 0.0
         # Inside gen_seconds: the model's own generate calls (one per turn of the
         # tool loop), how many, and how many rollouts they decoded in all.
@@ -245,7 +247,7 @@ class RunState:
 
     def step_share(self) -> dict[str, Any]:
         """This rank's part of the step, gathered to rank 0's metrics line."""
-        return {"task_ids": list(self.task_ids), "generation": self.gen_seconds,
+        return {"task_ids": list(self.task_ids), "rewards": list(self.rollout_rewards), "generation": self.gen_seconds,
                 "generate": self.generate_seconds, "generate_calls": self.generate_calls,
                 "generate_rollouts": self.generate_rollouts}
 
@@ -413,6 +415,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
             state.step_started = time.time()
             state.reset_step_timers()
             state.task_ids = []
+            state.rollout_rewards = []
 
         def on_step_end(self, args: Any, st: Any, control: Any, **_: Any) -> None:
             step = st.global_step
@@ -439,6 +442,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
                 shares = gather_object(shares)
             by_rank: list[list[str]] | None = [s["task_ids"] for s in shares] if world_size > 1 else None
             task_ids = [t for share in shares for t in share["task_ids"]]
+            rollout_rewards = [r for share in shares for r in share["rewards"]]
             elapsed = time.time() - state.step_started - state.val_seconds
             num_tokens = float(logs.get("num_tokens") or 0.0)
             trained = num_tokens - state.last_num_tokens
@@ -459,6 +463,9 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
                 "train/generated_tokens": generated,
                 "train/trained_tokens": trained,
                 "train/task_ids": task_ids,
+                # Per rollout, in task_ids' order: lets the report follow one task's reward across the
+                # steps that drew it, also when a step draws several tasks.
+                "train/rollout_rewards": rollout_rewards if len(rollout_rewards) == len(task_ids) else None,
                 "train/task_ids_by_rank": by_rank,
                 "timing/train/total_step_time": elapsed,
                 "timing/train/generation": state.gen_seconds,
@@ -495,6 +502,17 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
                 return super()._generate_and_score_completions(inputs)
             finally:
                 state.gen_seconds += time.time() - started
+
+        def _calculate_rewards(self, inputs: list[dict[str, Any]], prompts: Any, completions: Any,
+                               completion_ids_list: Any) -> Any:
+            per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+            # TRL returns every rank's rows; this rank's rollouts (the inputs above) are its slice, and
+            # their reward is the weighted sum TRL's advantages start from.
+            start = self.accelerator.process_index * len(prompts)
+            mine = per_func[start:start + len(prompts)]
+            totals = (mine * self.reward_weights.to(mine.device).unsqueeze(0)).nansum(dim=1)
+            state.rollout_rewards.extend(round(float(r), 4) for r in totals.tolist())
+            return per_func
 
         def _generate_single_turn(self, prompt_ids: list[list[int]], *args: Any, **kwargs: Any) -> Any:
             # One batched generate call: the first turn of every rollout, or one
