@@ -65,6 +65,8 @@ def test_metrics_use_nemo_rl_names(straight_run):
         # one reward per rollout, in task_ids' order, the same rewards TRL's logged mean comes from
         assert len(record["train/rollout_rewards"]) == 8
         assert abs(sum(record["train/rollout_rewards"]) / 8 - record["train/reward"]) < 1e-3
+        # 2 micro batches of 4: length-grouped, each cut to its own rows, never wider than TRL's split
+        assert 0 < record["train/padded_tokens"] <= record["train/padded_tokens_ungrouped"]
         # the unshaped success rate, logged beside the shaped reward (weight 0: a metric only)
         assert 0.0 <= record["train/rewards/task_solved/mean"] <= 1.0
     val = metrics(straight_run, "validation")

@@ -120,6 +120,9 @@ class PolicyConfig:
     # Recompute activations in the backward pass instead of keeping them (TRL's default).
     # Saves memory for large models; a small model on a GPU trains faster without it.
     activation_checkpointing: bool = True
+    # (built-in) Sort a step's rollouts by length into its micro batches and cut each to its own
+    # longest row (training/length_grouping.py): the same gradient over fewer padded tokens.
+    length_grouped_micro_batches: bool = True
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)

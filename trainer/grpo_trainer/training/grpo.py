@@ -41,6 +41,7 @@ from .compiled_generation import CompiledGenerationMixin
 from .compiled_generation import wanted as compiled_generation_wanted
 from .handoff import wait_for_next_segment
 from .identity import check_resume, run_identity
+from .length_grouping import LengthGroupedBatchesMixin
 from .metrics import MetricsLogger, peak_memory_mb, report_to, step_line, wandb_settings
 
 
@@ -230,6 +231,8 @@ class RunState:
         self.task_ids: list[str] = []
         # The reward TRL computed for each rollout (all reward functions, weighted), in task_ids' order.
         self.rollout_rewards: list[float] = []
+        # Tokens training ran on, padding included: (as TRL split the micro batches, as length-grouped).
+        self.padded_tokens: tuple[int, int] | None = None
         self.gen_seconds = 0.0
         # Inside gen_seconds: the model's own generate calls (one per turn of the
         # tool loop), how many, and how many rollouts they decoded in all.
@@ -416,6 +419,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
             state.reset_step_timers()
             state.task_ids = []
             state.rollout_rewards = []
+            state.padded_tokens = None
 
         def on_step_end(self, args: Any, st: Any, control: Any, **_: Any) -> None:
             step = st.global_step
@@ -462,6 +466,9 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
                 "train/tool_failure_frequency": logs.get("tools/failure_frequency"),
                 "train/generated_tokens": generated,
                 "train/trained_tokens": trained,
+                # this rank's micro batches (rank 0 speaks for the step's shape)
+                "train/padded_tokens_ungrouped": state.padded_tokens[0] if state.padded_tokens else None,
+                "train/padded_tokens": state.padded_tokens[1] if state.padded_tokens else None,
                 "train/task_ids": task_ids,
                 # Per rollout, in task_ids' order: lets the report follow one task's reward across the
                 # steps that drew it, also when a step draws several tasks.
@@ -494,7 +501,10 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
         def on_train_end(self, args: Any, st: Any, control: Any, **_: Any) -> None:
             metrics.close()
 
-    class WorkplaceGRPOTrainer(CompiledGenerationMixin, GRPOTrainer):
+    class WorkplaceGRPOTrainer(CompiledGenerationMixin, LengthGroupedBatchesMixin, GRPOTrainer):
+        def on_length_grouped(self, padded_before: int, padded_after: int) -> None:
+            state.padded_tokens = (padded_before, padded_after)
+
         def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
             started = time.time()
             state.task_ids.extend(str(x["task_id"]) for x in inputs)
@@ -537,6 +547,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
         environment_factory=factory,
         callbacks=[GrpoCallback()],
     )
+    trainer.length_grouped_batches = p.length_grouped_micro_batches
     # Our callback prints one readable line per step; HF's printer would dump
     # every raw log dict on top of it.
     trainer.remove_callback(PrinterCallback)
