@@ -104,6 +104,9 @@ test('reward rising follows each task through steps that draw several, and weigh
   assert.equal(status(r, 'reward_rising'), 'pass');
   // a: (0.5 + 1.0)/2 - (0.0 + 0.5)/2 = +0.5; b: (0.6 + 0.0)/2 - (0.2 + 0.6)/2 = -0.1; mean +0.2
   assert.match(r.criteria[0]!.detail, /later half of the visits minus the earlier half \+0\.200 on average over 2 revisited task\(s\) \(a 0\.00>0\.50>0\.50>1\.00, b 0\.20>0\.60>0\.60>0\.00\)/);
+  // sampling error from the rollouts: a's two rollouts agree at every visit, b's differ by 0.2 (variance of each
+  // visit's mean 0.01): b's change has variance (2 x 0.01 + 2 x 0.01) / 2^2 = 0.01, the mean over 2 tasks 0.1 / 2
+  assert.match(r.criteria[0]!.detail, /, standard error 0\.050 from the spread of each visit's rollouts;/);
   // the same records without per-rollout rewards own no task's reward: the slope decides, and says so
   const untaggedRewards = evaluateCriteria(input({ records: records.map((x) => (x.kind === 'train' ? { kind: 'train', step: x.step, metrics: x.metrics, taskIds: x.taskIds } : x)) }));
   assert.match(untaggedRewards.criteria[0]!.detail, /^least-squares slope/);
