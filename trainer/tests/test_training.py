@@ -67,6 +67,9 @@ def test_metrics_use_nemo_rl_names(straight_run):
         assert abs(sum(record["train/rollout_rewards"]) / 8 - record["train/reward"]) < 1e-3
         # 2 micro batches of 4: length-grouped, each cut to its own rows, never wider than TRL's split
         assert 0 < record["train/padded_tokens"] <= record["train/padded_tokens_ungrouped"]
+        # each generate call decodes until its longest row ends: at most 16 new tokens per turn here
+        assert 1 <= record["train/generate_decode_steps"] <= 16 * record["train/generate_calls"]
+        assert 0 < record["train/generate_slot_use"] <= 1
         # the unshaped success rate, logged beside the shaped reward (weight 0: a metric only)
         assert 0.0 <= record["train/rewards/task_solved/mean"] <= 1.0
     val = metrics(straight_run, "validation")

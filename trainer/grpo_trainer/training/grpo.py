@@ -239,6 +239,9 @@ class RunState:
         self.generate_seconds = 0.0
         self.generate_calls = 0
         self.generate_rollouts = 0
+        # A batched generate call decodes until its longest row ends: its decoding steps, the row slots
+        # those steps carried (longest x rows), and the tokens the rows really produced.
+        self.decode_steps = self.decode_slots = self.decoded_tokens = 0
         self.step_started = time.time()
         self.val_seconds = 0.0
         self.last_num_tokens = 0.0
@@ -247,6 +250,7 @@ class RunState:
     def reset_step_timers(self) -> None:
         self.gen_seconds = self.val_seconds = self.generate_seconds = 0.0
         self.generate_calls = self.generate_rollouts = 0
+        self.decode_steps = self.decode_slots = self.decoded_tokens = 0
 
     def step_share(self) -> dict[str, Any]:
         """This rank's part of the step, gathered to rank 0's metrics line."""
@@ -478,6 +482,10 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
                 "timing/train/generation": state.gen_seconds,
                 "timing/train/generate": state.generate_seconds,
                 "train/generate_calls": state.generate_calls,
+                # this rank's: sequential decoding steps, and the share of the batch's row slots that
+                # produced a token (1.0 when every row runs to the end; low when a few long rows hold the rest)
+                "train/generate_decode_steps": state.decode_steps,
+                "train/generate_slot_use": state.decoded_tokens / state.decode_slots if state.decode_slots else None,
                 "timing/train/generation_by_rank": [s["generation"] for s in shares],
                 "timing/train/generate_by_rank": [s["generate"] for s in shares],
                 "train/generate_calls_by_rank": [s["generate_calls"] for s in shares],
@@ -529,11 +537,17 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
             # turn of the tool loop for the rollouts still calling tools.
             started = time.time()
             try:
-                return super()._generate_single_turn(prompt_ids, *args, **kwargs)
+                result = super()._generate_single_turn(prompt_ids, *args, **kwargs)
             finally:
                 state.generate_seconds += time.time() - started
                 state.generate_calls += 1
                 state.generate_rollouts += len(prompt_ids)
+            lengths = [len(ids) for ids in result[0]]  # (completion_ids, logprobs)
+            longest = max(lengths, default=0)
+            state.decode_steps += longest
+            state.decode_slots += longest * len(lengths)
+            state.decoded_tokens += sum(lengths)
+            return result
 
         def _save_checkpoint(self, model: Any, trial: Any) -> None:
             save_checkpoint(self, state, tokenizer)
