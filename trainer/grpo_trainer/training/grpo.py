@@ -231,8 +231,10 @@ class RunState:
         self.task_ids: list[str] = []
         # The reward TRL computed for each rollout (all reward functions, weighted), in task_ids' order.
         self.rollout_rewards: list[float] = []
-        # Tokens training ran on, padding included: (as TRL split the micro batches, as length-grouped).
+        # Tokens training ran on, padding included: (as TRL split the micro batches, as trained).
         self.padded_tokens: tuple[int, int] | None = None
+        # Optimizer updates skipped so far because their gradient was not finite.
+        self.skipped_updates = 0
         self.gen_seconds = 0.0
         # Inside gen_seconds: the model's own generate calls (one per turn of the
         # tool loop), how many, and how many rollouts they decoded in all.
@@ -263,6 +265,8 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
     import torch
     from transformers import PrinterCallback, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
+
+    from .finite_updates import MAX_CONSECUTIVE_SKIPS, SkipNonFiniteUpdates
 
     device, dtype = _device_and_dtype(cfg)
     all_train_tasks = load_split(cfg.data.train.data_path, cfg.data.categories)
@@ -473,6 +477,8 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
                 # this rank's micro batches (rank 0 speaks for the step's shape)
                 "train/padded_tokens_ungrouped": state.padded_tokens[0] if state.padded_tokens else None,
                 "train/padded_tokens": state.padded_tokens[1] if state.padded_tokens else None,
+                # updates skipped so far because their gradient was not finite (finite_updates.py)
+                "train/skipped_updates": state.skipped_updates,
                 "train/task_ids": task_ids,
                 # Per rollout, in task_ids' order: lets the report follow one task's reward across the
                 # steps that drew it, also when a step draws several tasks.
@@ -508,6 +514,12 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
 
         def on_train_end(self, args: Any, st: Any, control: Any, **_: Any) -> None:
             metrics.close()
+
+    def skipped_update(step: int, in_a_row: int) -> None:
+        state.skipped_updates += 1
+        if rank == 0:
+            print(f"[grpo] step {step}: non-finite gradient, update skipped ({in_a_row} in a row; "
+                  f"the run stops at {MAX_CONSECUTIVE_SKIPS})", flush=True)
 
     class WorkplaceGRPOTrainer(CompiledGenerationMixin, LengthGroupedBatchesMixin, GRPOTrainer):
         def on_length_grouped(self, padded_before: int, padded_after: int) -> None:
@@ -559,7 +571,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
         train_dataset=_dataset(train_tasks, tool_mode),
         processing_class=tokenizer,
         environment_factory=factory,
-        callbacks=[GrpoCallback()],
+        callbacks=[GrpoCallback(), SkipNonFiniteUpdates(on_skip=skipped_update)],
     )
     trainer.length_grouped_batches = p.length_grouped_micro_batches
     # Our callback prints one readable line per step; HF's printer would dump
