@@ -122,7 +122,9 @@ class PolicyConfig:
     activation_checkpointing: bool = True
     # (built-in) Sort a step's rollouts by length into its micro batches and cut each to its own
     # longest row (training/length_grouping.py): the same gradient over fewer padded tokens.
-    length_grouped_micro_batches: bool = True
+    # Off: on an H200 it made training slower and both real runs with it hit a non-finite
+    # gradient (docs/benchmarks.md, Change 4); kept for study.
+    length_grouped_micro_batches: bool = False
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)

@@ -121,15 +121,19 @@ class LengthGroupedBatchesMixin:
         step = self._step
         fresh = self.model.training and (step % spg == 0 or self._buffered_inputs is None)
         inputs = super()._prepare_inputs(generation_batch)  # type: ignore[misc]
-        if not (self.length_grouped_batches and one_update and fresh):
+        if not (one_update and fresh):
             return inputs
         buffered = self._buffered_inputs
-        if any(key not in PROMPT_KEYS and key.startswith(("pixel", "image", "num_images")) for key in buffered[0]):
-            return inputs  # images travel with their own per-row layouts: left as TRL split them
+        if not self.length_grouped_batches or any(
+                key not in PROMPT_KEYS and key.startswith(("pixel", "image", "num_images")) for key in buffered[0]):
+            # as TRL split them (images travel with their own per-row layouts); the padding is still reported
+            self.on_length_grouped(padded_tokens(buffered), padded_tokens(buffered))
+            return inputs
         grouped = group_by_length(buffered)
         self.on_length_grouped(padded_tokens(buffered), padded_tokens(grouped))
         self._buffered_inputs = grouped
         return grouped[step % spg]
 
     def on_length_grouped(self, padded_before: int, padded_after: int) -> None:
-        """Called with the padded tokens of the step's micro batches as TRL split them and as grouped."""
+        """Called with the padded tokens of the step's micro batches as TRL split them and as trained
+        (the same number when grouping is off)."""
