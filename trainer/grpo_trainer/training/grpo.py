@@ -522,8 +522,8 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
                   f"the run stops at {MAX_CONSECUTIVE_SKIPS})", flush=True)
 
     class WorkplaceGRPOTrainer(CompiledGenerationMixin, LengthGroupedBatchesMixin, GRPOTrainer):
-        def on_length_grouped(self, padded_before: int, padded_after: int) -> None:
-            state.padded_tokens = (padded_before, padded_after)
+        def on_micro_batch_padding(self, as_split: int, as_trained: int) -> None:
+            state.padded_tokens = (as_split, as_trained)
 
         def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
             started = time.time()

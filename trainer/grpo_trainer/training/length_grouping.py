@@ -124,16 +124,17 @@ class LengthGroupedBatchesMixin:
         if not (one_update and fresh):
             return inputs
         buffered = self._buffered_inputs
+        as_split = padded_tokens(buffered)
         if not self.length_grouped_batches or any(
                 key not in PROMPT_KEYS and key.startswith(("pixel", "image", "num_images")) for key in buffered[0]):
             # as TRL split them (images travel with their own per-row layouts); the padding is still reported
-            self.on_length_grouped(padded_tokens(buffered), padded_tokens(buffered))
+            self.on_micro_batch_padding(as_split, as_split)
             return inputs
         grouped = group_by_length(buffered)
-        self.on_length_grouped(padded_tokens(buffered), padded_tokens(grouped))
+        self.on_micro_batch_padding(as_split, padded_tokens(grouped))
         self._buffered_inputs = grouped
         return grouped[step % spg]
 
-    def on_length_grouped(self, padded_before: int, padded_after: int) -> None:
+    def on_micro_batch_padding(self, as_split: int, as_trained: int) -> None:
         """Called with the padded tokens of the step's micro batches as TRL split them and as trained
         (the same number when grouping is off)."""
