@@ -18,6 +18,9 @@ import { list, SET_OPTION, str, type Command } from '../command.js';
 import { loadOrExplain, newRunId, say, warn } from '../output.js';
 import { follow, startRun } from './run.js';
 
+// Measured from fresh clones of the shipped CPU config (README has the runs).
+const SHIPPED_CONFIG_DURATION = '1½ to 2½ hours on 2 CPU cores';
+
 /**
  * Start the pipeline worker as a child process (logs to a file); resolves when it polls. It gets a
  * process group of its own, so a Ctrl-C on the terminal reaches only the quickstart, which decides.
@@ -64,7 +67,7 @@ export const quickstart: Command = {
   args: '[--set k=v]... [--config FILE] [--run-id ID]',
   summary:
     'What `npm run quickstart` runs after `npm ci`: install what is missing, start a dev server (with its Web UI) and a worker unless they run, ' +
-    'run configs/builtin-cpu.yaml end to end with BFCL before/after (1½ to 2½ hours on 2 CPU cores), print the Web UI link and where the results are, and stop what it started.',
+    `run configs/builtin-cpu.yaml end to end with BFCL before/after (${SHIPPED_CONFIG_DURATION}), print the Web UI link and where the results are, and stop what it started.`,
   details: [
     'Ctrl-C: when the quickstart started the worker or the server, the run is cancelled (its trainer and Ray head stopped, summary and',
     'cleanup still run) and the quickstart waits until it is recorded as cancelled before stopping them; a second Ctrl-C stops at once.',
@@ -136,7 +139,7 @@ export const quickstart: Command = {
       if (earlier) say(`Run ${runId}, started by an earlier quickstart, is still open: following it instead of starting another (npm run grpo -- cancel ${runId} stops it).`);
       else {
         await startRun(client, loaded, runId, target.namespace);
-        say(`Started run ${runId}: environment build (first time: a few minutes), data, model conversion, Ray, baseline eval, ${loaded.config.trainer.warm_start?.enabled ? 'warm start and its eval, ' : ''}${loaded.config.trainer.grpo.max_num_steps} GRPO steps, final eval, summary (the shipped config: 1½ to 2½ hours on 2 CPU cores).`);
+        say(`Started run ${runId}: environment build (first time: a few minutes), data, model conversion, Ray, baseline eval, ${loaded.config.trainer.warm_start?.enabled ? 'warm start and its eval, ' : ''}${loaded.config.trainer.grpo.max_num_steps} GRPO steps, final eval, summary (the shipped config: ${SHIPPED_CONFIG_DURATION}).`);
       }
       const ui = await webUiLine(target, state, runId);
       if (ui) say(ui);
