@@ -133,6 +133,12 @@ def model_shape(model: Any) -> dict[str, Any]:
             "dtype": str(next(model.parameters()).dtype)}
 
 
+def training_flops(tokens: float, shape: dict[str, Any], mean_len: float) -> float:
+    """The FLOPs MFU counts for training `tokens` tokens: 6 N per token (forward + backward of every weight) plus
+    causal attention, 6 x layers x hidden x mean sequence length per token."""
+    return tokens * (6 * shape["params"] + 6 * shape["layers"] * shape["hidden"] * mean_len)
+
+
 # ---------------------------------------------------------------- child: one mode
 class Recorder:
     def __init__(self) -> None:
@@ -408,7 +414,7 @@ def summarise(run: dict[str, Any], warmup: int, ceil: dict[str, Any]) -> dict[st
         trained = s.get("trained_tokens") or 0.0
         rollouts = calls[0]["batch"] if calls else 0  # the first call is every rollout's first turn
         mean_len = trained / rollouts if rollouts else 0.0
-        train_flops = trained * (6 * n + 6 * m["layers"] * m["hidden"] * mean_len)
+        train_flops = training_flops(trained, m, mean_len)
         step_flops = train_flops + 2 * n * (generated + prompt_tokens) + (2 * n * trained if lp else 0.0)
         # Memory per token, for sizing: generation (the first call: its KV cache and prefill) per token of its
         # longest sequence x rows; training per padded token of a micro batch (forward + backward).
