@@ -65,8 +65,9 @@ def test_metrics_use_nemo_rl_names(straight_run):
         # one reward per rollout, in task_ids' order, the same rewards TRL's logged mean comes from
         assert len(record["train/rollout_rewards"]) == 8
         assert abs(sum(record["train/rollout_rewards"]) / 8 - record["train/reward"]) < 1e-3
-        # 2 micro batches of 4: length-grouped, each cut to its own rows, never wider than TRL's split
-        assert 0 < record["train/padded_tokens"] <= record["train/padded_tokens_ungrouped"]
+        # 2 micro batches of 4 as TRL splits them (length grouping off): trained as split
+        assert 0 < record["train/padded_tokens"] == record["train/padded_tokens_ungrouped"]
+        assert record.get("train/packed_tokens") is None  # packing off
         # each generate call decodes until its longest row ends: at most 16 new tokens per turn here
         assert 1 <= record["train/generate_decode_steps"] <= 16 * record["train/generate_calls"]
         assert 0 < record["train/generate_slot_use"] <= 1
@@ -318,6 +319,22 @@ def test_activation_checkpointing_reaches_trl(tiny_model, task_files, tmp_path, 
     expected = setting is None
     # transformers' Trainer turns it on in the model when training starts, from this argument
     assert trainer.args.gradient_checkpointing is expected
+
+
+def test_packed_sequences_train_on_fewer_tokens(tiny_model, task_files, tmp_path):
+    """`policy.packed_sequences=true` trains through the real trainer, its gradient's forwards on packed rows
+    (training/packed_sequences.py; the equivalence of log-probs and gradient, and rows sharing a sequence,
+    are test_packed_sequences.py's)."""
+    result = _train(tiny_model, task_files, tmp_path, "grpo.max_num_steps=2", "checkpointing.enabled=false",
+                    "grpo.val_at_start=false", "grpo.val_period=0", "policy.packed_sequences=true")
+    assert result.returncode == 0, result.stderr[-3000:]
+    train = metrics(tmp_path, "train")
+    assert sorted(train) == [1, 2]
+    for record in train.values():
+        # The tiny tasks' rows are all about one length (a long prompt, at most 16 new tokens a turn), so no
+        # two share a sequence here; the packed forwards must still never run on more than TRL's padding.
+        assert 0 < record["train/packed_tokens"] <= record["train/padded_tokens"]
+        assert record["train/trained_tokens"] <= record["train/packed_tokens"]
 
 
 def test_each_turn_gets_max_new_tokens_and_the_rollout_the_context_left(tiny_model, task_files, tmp_path):

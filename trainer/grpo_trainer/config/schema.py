@@ -125,6 +125,10 @@ class PolicyConfig:
     # Off: on an H200 it made training slower and both real runs with it hit a non-finite
     # gradient (docs/benchmarks.md, Change 4); kept for study.
     length_grouped_micro_batches: bool = False
+    # (built-in) Run each training forward on the micro batch's rows packed end to end, each row
+    # restarting its positions, instead of on TRL's padded rectangle (training/packed_sequences.py):
+    # the same log-probs and gradient over fewer tokens. Off until measured on a GPU.
+    packed_sequences: bool = False
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)

@@ -43,6 +43,7 @@ from .handoff import wait_for_next_segment
 from .identity import check_resume, run_identity
 from .length_grouping import LengthGroupedBatchesMixin
 from .metrics import MetricsLogger, peak_memory_mb, report_to, step_line, wandb_settings
+from .packed_sequences import PackedSequencesMixin
 
 
 def _device_and_dtype(cfg: TrainerConfig) -> tuple[str, Any]:
@@ -233,6 +234,8 @@ class RunState:
         self.rollout_rewards: list[float] = []
         # Tokens training ran on, padding included: (as TRL split the micro batches, as trained).
         self.padded_tokens: tuple[int, int] | None = None
+        # Tokens the packed training forwards ran on (policy.packed_sequences), padding included.
+        self.packed_tokens = 0
         # Optimizer updates skipped so far because their gradient was not finite.
         self.skipped_updates = 0
         self.gen_seconds = 0.0
@@ -428,6 +431,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
             state.task_ids = []
             state.rollout_rewards = []
             state.padded_tokens = None
+            state.packed_tokens = 0
 
         def on_step_end(self, args: Any, st: Any, control: Any, **_: Any) -> None:
             step = st.global_step
@@ -477,6 +481,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
                 # this rank's micro batches (rank 0 speaks for the step's shape)
                 "train/padded_tokens_ungrouped": state.padded_tokens[0] if state.padded_tokens else None,
                 "train/padded_tokens": state.padded_tokens[1] if state.padded_tokens else None,
+                "train/packed_tokens": state.packed_tokens or None,
                 # updates skipped so far because their gradient was not finite (finite_updates.py)
                 "train/skipped_updates": state.skipped_updates,
                 "train/task_ids": task_ids,
@@ -521,9 +526,13 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
             print(f"[grpo] step {step}: non-finite gradient, update skipped ({in_a_row} in a row; "
                   f"the run stops at {MAX_CONSECUTIVE_SKIPS})", flush=True)
 
-    class WorkplaceGRPOTrainer(CompiledGenerationMixin, LengthGroupedBatchesMixin, GRPOTrainer):
+    class WorkplaceGRPOTrainer(CompiledGenerationMixin, LengthGroupedBatchesMixin, PackedSequencesMixin,
+                               GRPOTrainer):
         def on_micro_batch_padding(self, as_split: int, as_trained: int) -> None:
             state.padded_tokens = (as_split, as_trained)
+
+        def on_packed_forward(self, padded: int, packed: int) -> None:
+            state.packed_tokens += packed
 
         def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
             started = time.time()
@@ -574,6 +583,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
         callbacks=[GrpoCallback(), SkipNonFiniteUpdates(on_skip=skipped_update)],
     )
     trainer.length_grouped_batches = p.length_grouped_micro_batches
+    trainer.packed_sequences = p.packed_sequences
     # Our callback prints one readable line per step; HF's printer would dump
     # every raw log dict on top of it.
     trainer.remove_callback(PrinterCallback)
