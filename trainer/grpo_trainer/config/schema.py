@@ -129,6 +129,10 @@ class PolicyConfig:
     # restarting its positions, instead of on TRL's padded rectangle (training/packed_sequences.py):
     # the same log-probs and gradient over fewer tokens. Off until measured on a GPU.
     packed_sequences: bool = False
+    # (built-in) Score and train through a torch.compile'd view of the policy (dynamic shapes;
+    # training/compiled_training.py): fuses the small kernels around the matrix products. Off until
+    # measured on a GPU; generation has its own switch (generation.compiled_static_cache).
+    compiled_training_forward: bool = False
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)

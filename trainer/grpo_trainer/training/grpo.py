@@ -39,6 +39,7 @@ from . import checkpoints as ckpt
 from . import events, pool_selection, schedule
 from .compiled_generation import CompiledGenerationMixin
 from .compiled_generation import wanted as compiled_generation_wanted
+from .compiled_training import CompiledTrainingForwardMixin
 from .handoff import wait_for_next_segment
 from .identity import check_resume, run_identity
 from .length_grouping import LengthGroupedBatchesMixin
@@ -526,8 +527,8 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
             print(f"[grpo] step {step}: non-finite gradient, update skipped ({in_a_row} in a row; "
                   f"the run stops at {MAX_CONSECUTIVE_SKIPS})", flush=True)
 
-    class WorkplaceGRPOTrainer(CompiledGenerationMixin, LengthGroupedBatchesMixin, PackedSequencesMixin,
-                               GRPOTrainer):
+    class WorkplaceGRPOTrainer(CompiledGenerationMixin, LengthGroupedBatchesMixin, CompiledTrainingForwardMixin,
+                               PackedSequencesMixin, GRPOTrainer):
         def on_micro_batch_padding(self, as_split: int, as_trained: int) -> None:
             state.padded_tokens = (as_split, as_trained)
 
@@ -584,6 +585,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
     )
     trainer.length_grouped_batches = p.length_grouped_micro_batches
     trainer.packed_sequences = p.packed_sequences
+    trainer.compiled_training_forward = p.compiled_training_forward
     # Our callback prints one readable line per step; HF's printer would dump
     # every raw log dict on top of it.
     trainer.remove_callback(PrinterCallback)
