@@ -70,21 +70,34 @@ MODES = {"eager": "false", "compiled": "true"}
 
 
 # ---------------------------------------------------------------- ceilings
-def measure_ceilings() -> dict[str, Any]:
+def median_seconds(fn: Any, reps: int, warmup: int, cuda: bool = True) -> float:
+    """Median time of `fn` over `reps` runs after `warmup` untimed ones: CUDA events on the GPU, the wall
+    clock otherwise."""
     import torch
 
-    def median_ms(fn: Any, reps: int, warm: int) -> float:
-        for _ in range(warm):
-            fn()
-        times = []
-        for _ in range(reps):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        if cuda:
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
             fn()
             end.record()
             torch.cuda.synchronize()
-            times.append(start.elapsed_time(end))
-        return statistics.median(times)
+            times.append(start.elapsed_time(end) / 1e3)
+        else:
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def measure_ceilings() -> dict[str, Any]:
+    import torch
+
+    def median_ms(fn: Any, reps: int, warm: int) -> float:
+        return median_seconds(fn, reps, warm) * 1e3
 
     def copy_case(n: int) -> tuple[float, bool]:
         src = torch.randn(n, device="cuda", dtype=torch.bfloat16)

@@ -23,33 +23,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from pathlib import Path
 from typing import Any
 
-from bench_grpo_step_gpu import measure_ceilings, model_shape, training_flops
-
-
-def median_seconds(fn: Any, reps: int, warmup: int, cuda: bool) -> float:
-    import torch
-
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(reps):
-        if cuda:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(end) / 1e3)
-        else:
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-    return statistics.median(times)
+from bench_grpo_step_gpu import measure_ceilings, median_seconds, model_shape, training_flops
 
 
 def linear_shapes(shape: dict[str, Any], intermediate: int) -> dict[str, tuple[int, int, int]]:

@@ -24,11 +24,11 @@ class CompiledTrainingForwardMixin:
         """One compiled view per module, made on first use and kept, so it compiles once per shape family."""
         import torch
 
-        views = self._compiled_views if self._compiled_views is not None else {}
-        self._compiled_views = views
-        if id(model) not in views:
-            views[id(model)] = torch.compile(model, dynamic=True)
-        return views[id(model)]
+        if self._compiled_views is None:
+            self._compiled_views = {}
+        if id(model) not in self._compiled_views:
+            self._compiled_views[id(model)] = torch.compile(model, dynamic=True)
+        return self._compiled_views[id(model)]
 
     def _get_per_token_logps_and_entropies(self, model: Any, *args: Any, **kwargs: Any) -> Any:
         if self.compiled_training_forward:
