@@ -41,6 +41,14 @@ optimizer makes): relative error of the first 8 greedy steps' logits.
     python trainer/bench/bench_grpo_step_gpu.py --model DIR | --random-from DIR --data-dir DIR --out result.json \\
         [--modes eager,compiled] [--warmup 2] [--steps 3] [--check] [--set key=value ...]
 
+`--training-variants padded,packed,compiled,packed+compiled` (issue #15, Changes 5 and 6): every micro
+batch of every step is also run, before the step's own training, once per variant: the same inputs through
+TRL's loss, forward and backward (`torch.autograd.grad`, so the step's own gradients are untouched), with
+`policy.packed_sequences` and `policy.compiled_training_forward` set as the variant's name says. Timed on the
+timed steps (warm-up steps compile), and each variant's completion log-probs are held against the padded
+eager path's on the same tokens. Reported per variant: seconds per step, MFU on the real tokens, the tokens its
+forwards ran, and the log-prob difference. These replays are left out of the step's own times.
+
 `--random-from DIR`: DIR holds a model's config.json and tokenizer; the benchmark
 builds a model of that shape with random weights (bf16, seed 0), which decode to the
 full token budget (rarely an end-of-turn, no tool calls), so every step does the same work.
@@ -152,6 +160,19 @@ def training_flops(tokens: float, shape: dict[str, Any], mean_len: float) -> flo
     return tokens * (6 * shape["params"] + 6 * shape["layers"] * shape["hidden"] * mean_len)
 
 
+TRAINING_SWITCHES = {"packed": "packed_sequences", "compiled": "compiled_training_forward"}
+
+
+def variant_switches(name: str) -> dict[str, bool]:
+    """`padded`, `packed`, `compiled` or `packed+compiled` -> the trainer attributes that name sets."""
+    parts = set(name.split("+"))
+    unknown = parts - {"padded", *TRAINING_SWITCHES}
+    if unknown or not parts:
+        raise SystemExit(f"--training-variants: unknown variant {name!r}; use padded, packed, compiled or "
+                         "packed+compiled")
+    return {attr: key in parts for key, attr in TRAINING_SWITCHES.items()}
+
+
 # ---------------------------------------------------------------- child: one mode
 class Recorder:
     def __init__(self) -> None:
@@ -227,8 +248,50 @@ def run_mode(ns: argparse.Namespace) -> int:
         return out
 
     loss_inner = trainer.compute_loss
+    variants = [v.strip() for v in (ns.training_variants or "").split(",") if v.strip()]
+    switches = {v: variant_switches(v) for v in variants}
+
+    def replay_variants(model_: Any, inputs: Any) -> None:
+        # Each variant's forward + backward on this micro batch; the gradients are returned, not accumulated.
+        from grpo_trainer.training.packed_sequences import plan_packing
+
+        saved = {attr: getattr(trainer, attr) for attr in TRAINING_SWITCHES.values()}
+        params = [p for p in model_.parameters() if p.requires_grad]
+        ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
+        mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
+        keep, scored = inputs["completion_ids"].size(1), inputs["completion_mask"].bool()
+        packing = plan_packing(mask)
+        reference = None
+        t_all = now()
+        try:
+            for name in variants:
+                for attr, on in switches[name].items():
+                    setattr(trainer, attr, on)
+                t = now()
+                torch.autograd.grad(loss_inner(model_, inputs), params)
+                seconds = now() - t
+                with torch.no_grad():
+                    lp = logps_inner(model_, ids, mask, keep)[0].float()[scored]
+                reference = lp if reference is None else reference
+                diff = (lp - reference).abs()
+                if rec.cur is not None and rec.timed:
+                    v = rec.cur.setdefault("variants", {}).setdefault(name, {
+                        "seconds": 0.0, "forward_tokens": 0, "logp_max_abs_diff": 0.0, "logp_abs_diff_sum": 0.0,
+                        "scored_tokens": 0})
+                    v["seconds"] += seconds
+                    v["forward_tokens"] += (packing.num_bins * packing.bin_length if switches[name]["packed_sequences"]
+                                            else int(ids.numel()))
+                    v["logp_max_abs_diff"] = max(v["logp_max_abs_diff"], float(diff.max()) if diff.numel() else 0.0)
+                    v["logp_abs_diff_sum"] += float(diff.sum())
+                    v["scored_tokens"] += int(diff.numel())
+        finally:
+            for attr, on in saved.items():
+                setattr(trainer, attr, on)
+            rec.add("variants_s", now() - t_all)
 
     def compute_loss(model_: Any, inputs: Any, *a: Any, **k: Any) -> Any:
+        if variants:
+            replay_variants(model_, inputs)
         # One micro batch: its padded size and the memory it takes through forward + backward
         # (the peak is read at the end of training_step, after the backward).
         fold_peak()
@@ -413,7 +476,9 @@ def summarise(run: dict[str, Any], warmup: int, ceil: dict[str, Any]) -> dict[st
     rows = []
     for s in timed:
         gen, lp = s.get("generation_s", 0.0), s.get("logprobs_s", 0.0)
-        train = (s.get("training_step_s", 0.0) - s.get("scoring_s", 0.0) + s.get("clip_s", 0.0)
+        replays = s.get("variants_s", 0.0)
+        step_s = s["step_s"] - replays
+        train = (s.get("training_step_s", 0.0) - s.get("scoring_s", 0.0) - replays + s.get("clip_s", 0.0)
                  + s.get("optimizer_s", 0.0))
         calls = s.get("calls", [])
         generated = sum(sum(c["completion_lens"]) for c in calls)
@@ -439,12 +504,17 @@ def summarise(run: dict[str, Any], warmup: int, ceil: dict[str, Any]) -> dict[st
         micro = [x for x in s.get("micro_batches", []) if x.get("peak_mb") is not None]
         if micro:
             train_kb = max((x["peak_mb"] - x["mem_before_mb"]) * 1024 / (x["rows"] * x["padded_len"]) for x in micro)
+        variants = {name: {"seconds": v["seconds"], "forward_tokens": v["forward_tokens"],
+                           "mfu_training": train_flops / v["seconds"] / peak if v["seconds"] else None,
+                           "logp_max_abs_diff": v["logp_max_abs_diff"],
+                           "logp_mean_abs_diff": v["logp_abs_diff_sum"] / max(v["scored_tokens"], 1)}
+                    for name, v in s.get("variants", {}).items()}
         rows.append({
-            "step": s["step"], "step_s": s["step_s"], "gen_mem_kb_per_token": gen_kb,
+            "step": s["step"], "step_s": step_s, "gen_mem_kb_per_token": gen_kb, "training_variants": variants,
             "train_mem_kb_per_padded_token": train_kb,
             "micro_batch_padded_tokens": [x["rows"] * x["padded_len"] for x in micro],
             "generation_s": gen, "logprobs_s": lp, "training_s": train,
-            "other_s": s["step_s"] - gen - lp - train, "generate_calls": len(calls),
+            "other_s": step_s - gen - lp - train, "generate_calls": len(calls),
             "generate_batches": [c["batch"] for c in calls], "max_cache_len": [c["max_cache_len"] for c in calls],
             "generated_tokens": generated, "trained_tokens": trained,
             "generated_tokens_per_s": generated / gen if gen else None,
@@ -452,7 +522,7 @@ def summarise(run: dict[str, Any], warmup: int, ceil: dict[str, Any]) -> dict[st
             "roofline_fraction": ideal / gen if gen else None,
             "trained_tokens_per_s": trained / train if train else None,
             "mfu_training": train_flops / train / peak if train else None,
-            "mfu_step": step_flops / s["step_s"] / peak,
+            "mfu_step": step_flops / step_s / peak,
         })
 
     def mean(key: str) -> float | None:
@@ -462,7 +532,19 @@ def summarise(run: dict[str, Any], warmup: int, ceil: dict[str, Any]) -> dict[st
     keys = ("step_s", "generation_s", "logprobs_s", "training_s", "other_s", "generated_tokens", "trained_tokens",
             "generated_tokens_per_s", "roofline_tokens_per_s", "roofline_fraction", "trained_tokens_per_s",
             "mfu_training", "mfu_step", "gen_mem_kb_per_token", "train_mem_kb_per_padded_token")
-    return {"timed_steps": [r["step"] for r in rows], "mean": {k: mean(k) for k in keys}, "per_step": rows,
+    names = list(rows[0]["training_variants"]) if rows else []
+    def significant(x: float) -> float:  # log-prob differences are ~1e-6 in fp32: rounding to 4 places hides them
+        return float(f"{x:.3g}")
+
+    variant_means = {name: {key: round(statistics.mean(r["training_variants"][name][key] for r in rows), 4)
+                            for key in ("seconds", "forward_tokens", "mfu_training")}
+                     | {"logp_mean_abs_diff": significant(statistics.mean(
+                         r["training_variants"][name]["logp_mean_abs_diff"] for r in rows)),
+                        "logp_max_abs_diff": significant(max(r["training_variants"][name]["logp_max_abs_diff"]
+                                                             for r in rows))}
+                     for name in names}
+    return {"timed_steps": [r["step"] for r in rows], "mean": {k: mean(k) for k in keys} | (
+                {"training_variants": variant_means} if variant_means else {}), "per_step": rows,
             "warmup_step_s": [round(s["step_s"], 2) for s in run["steps"] if s["step"] <= warmup]}
 
 
@@ -478,12 +560,16 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--check", action="store_true", help="compiled vs eager logits after training (compiled)")
+    parser.add_argument("--training-variants", default="",
+                        help="e.g. padded,packed,compiled,packed+compiled: each micro batch's training timed each way")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--work-dir", default=None)
     parser.add_argument("--run-timeout", type=float, default=600)
     parser.add_argument("--child-mode", help=argparse.SUPPRESS)
     parser.add_argument("--child-overrides", help=argparse.SUPPRESS)
     ns = parser.parse_args()
+    for name in filter(None, (v.strip() for v in ns.training_variants.split(","))):
+        variant_switches(name)  # an unknown name fails here, before any child starts
     if ns.child_mode:
         return run_mode(ns)
     if not (ns.model or ns.random_from) or not ns.data_dir:
@@ -539,7 +625,8 @@ def main() -> int:
         child_out = run_dir / "result.json"
         run_dir.mkdir(parents=True, exist_ok=True)
         args = [sys.executable, __file__, "--out", str(child_out), "--config", ns.config, "--warmup", str(ns.warmup),
-                "--child-mode", mode, "--child-overrides", json.dumps(overrides), *(["--check"] if ns.check else [])]
+                "--child-mode", mode, "--child-overrides", json.dumps(overrides), *(["--check"] if ns.check else []),
+                "--training-variants", ns.training_variants]
         env = {**os.environ, "HF_HUB_OFFLINE": "1",
                "PYTHONPATH": os.pathsep.join(p for p in (str(TRAINER_ROOT), os.environ.get("PYTHONPATH")) if p)}
         print(f"--- {mode}: {ns.warmup} warm-up + {ns.steps} timed steps", flush=True)
@@ -574,6 +661,11 @@ def main() -> int:
               f"{f('training_s', '7.2f')} {f('other_s', '7.2f')} {f('generated_tokens_per_s', '9.0f')} "
               f"{f('roofline_fraction', '8.3f')} {f('trained_tokens_per_s', '11.0f')} {f('mfu_training', '6.3f')} "
               f"{f('mfu_step', '6.3f')} {v['peak_memory']['timed_steps_max_allocated_mb']:8.0f}")
+    for mode, v in s.items():
+        for name, t in v.get("training_variants", {}).items():
+            print(f"{mode:9} training {name:16} {t['seconds']:7.3f} s/step  MFU {t['mfu_training']:.3f}  "
+                  f"forward tokens {t['forward_tokens']:9.0f}  log-prob diff mean {t['logp_mean_abs_diff']:.2e} "
+                  f"max {t['logp_max_abs_diff']:.2e}")
     ok = all(r.get("exit_code") == 0 for r in result["runs"].values())
     return 0 if ok else 1
 
