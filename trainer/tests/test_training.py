@@ -337,6 +337,21 @@ def test_packed_sequences_train_on_fewer_tokens(tiny_model, task_files, tmp_path
         assert record["train/trained_tokens"] <= record["train/packed_tokens"]
 
 
+def test_kl_penalty_scores_the_reference_model_through_both_training_switches(tiny_model, task_files, tmp_path):
+    """With `loss_fn.reference_policy_kl_penalty` TRL also scores a frozen copy of the starting model. Packed and
+    compiled, that copy must get its own compiled view: were it scored through the policy's, the KL would
+    stay 0 after the policy has moved."""
+    result = _train(tiny_model, task_files, tmp_path, "grpo.max_num_steps=2", "checkpointing.enabled=false",
+                    "grpo.val_at_start=false", "grpo.val_period=0", "loss_fn.reference_policy_kl_penalty=0.05",
+                    "policy.packed_sequences=true", "policy.compiled_training_forward=true")
+    assert result.returncode == 0, result.stderr[-3000:]
+    train = metrics(tmp_path, "train")
+    assert sorted(train) == [1, 2]
+    assert train[1]["train/kl"] == pytest.approx(0.0, abs=1e-4)  # the policy is still the reference
+    assert 0 < train[2]["train/kl"] < float("inf")
+    assert train[2]["train/skipped_updates"] == 0
+
+
 @pytest.mark.parametrize("setting", [None, "true"])
 def test_training_forward_switches_reach_the_trainer(tiny_model, task_files, tmp_path, setting):
     """`policy.packed_sequences` and `policy.compiled_training_forward` are off unless asked for."""
