@@ -46,8 +46,9 @@ batch of every step is also run, before the step's own training, once per varian
 TRL's loss, forward and backward (`torch.autograd.grad`, so the step's own gradients are untouched), with
 `policy.packed_sequences` and `policy.compiled_training_forward` set as the variant's name says. Timed on the
 timed steps (warm-up steps compile), and each variant's completion log-probs are held against the padded
-eager path's on the same tokens. Reported per variant: seconds per step, MFU on the real tokens, the tokens its
-forwards ran, and the log-prob difference. These replays are left out of the step's own times.
+eager path's on the same tokens. Reported per variant: seconds per step and MFU on the real tokens (forward and
+backward only, no clipping or optimizer step), the tokens its forwards ran, and the log-prob difference. These
+replays are left out of the step's own times.
 
 `--random-from DIR`: DIR holds a model's config.json and tokenizer; the benchmark
 builds a model of that shape with random weights (bf16, seed 0), which decode to the
@@ -533,6 +534,7 @@ def summarise(run: dict[str, Any], warmup: int, ceil: dict[str, Any]) -> dict[st
             "generated_tokens_per_s", "roofline_tokens_per_s", "roofline_fraction", "trained_tokens_per_s",
             "mfu_training", "mfu_step", "gen_mem_kb_per_token", "train_mem_kb_per_padded_token")
     names = list(rows[0]["training_variants"]) if rows else []
+
     def significant(x: float) -> float:  # log-prob differences are ~1e-6 in fp32: rounding to 4 places hides them
         return float(f"{x:.3g}")
 
