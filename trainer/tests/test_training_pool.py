@@ -15,9 +15,9 @@ from grpo_trainer.training.pool_selection import (
     choose_pool,
     episode_probe,
     pool_from_probes,
+    probe_until,
     read_choice,
     seeded_sample,
-    select_by_pass_rate,
     tasks_of,
     write_choice,
 )
@@ -52,7 +52,7 @@ def _probe_with(pass_counts: dict[int, int], calls: list[list[int]]):
 
 def test_probing_stops_once_enough_tasks_have_a_mixed_pass_rate():
     calls: list[list[int]] = []
-    probes = select_by_pass_rate([_task(i) for i in range(10)], 2, _probe_with({1: 2, 3: 4, 4: 1, 8: 3}, calls), 2)
+    probes = probe_until([_task(i) for i in range(10)], 2, _probe_with({1: 2, 3: 4, 4: 1, 8: 3}, calls), 2)
     assert calls == [[0, 1], [2, 3], [4, 5]]
     assert [p.task_id for p in probes if p.mixed] == ["1", "4"]
     assert pool_from_probes(probes, 2) == ["1", "4"]
@@ -61,6 +61,27 @@ def test_probing_stops_once_enough_tasks_have_a_mixed_pass_rate():
 def test_too_few_mixed_tasks_are_filled_with_the_others_in_probe_order():
     probes = [Probe("a", 0, 4), Probe("b", 4, 4), Probe("c", 1, 4), Probe("d", 0, 4)]
     assert pool_from_probes(probes, 3) == ["c", "a", "b"]
+
+
+def test_headroom_keeps_the_tasks_greedy_fails_and_a_sampled_rollout_solves():
+    probes = [Probe("solved", 8, 8, True), Probe("lucky", 3, 8, False), Probe("flaky", 5, 8, True),
+              Probe("never", 0, 8, False), Probe("sampled-always", 8, 8, False)]
+    assert [p.task_id for p in probes if p.qualifies("headroom")] == ["lucky", "sampled-always"]
+    assert [p.task_id for p in probes if p.qualifies("pass_rate")] == ["lucky", "flaky"]
+    assert pool_from_probes(probes, 3, "headroom") == ["lucky", "sampled-always", "solved"]
+
+
+def test_headroom_probing_stops_once_enough_tasks_qualify():
+    calls: list[list[int]] = []
+
+    def probe(tasks):
+        calls.append([t.id for t in tasks])
+        return [Probe(str(t.id), 2, 4, greedy_solved=t.id % 2 == 0) for t in tasks]  # odd ids: greedy fails
+
+    choice = choose_pool([_task(i) for i in range(10)], size=2, selection="headroom", seed=0, probe_limit=10,
+                         chunk=1, probe=probe)
+    assert len(calls) < 10 and choice.selection == "headroom"
+    assert all(int(t) % 2 == 1 for t in choice.task_ids) and choice.qualified == 2
 
 
 def test_pass_rate_pool_is_kept_in_file_order_and_probes_at_most_the_limit():
@@ -89,11 +110,25 @@ def test_episode_probe_counts_solved_rollouts_per_task():
     assert episode_probe(run, 3)([_task(7), _task(8)]) == [Probe("7", 2, 3), Probe("8", 0, 3)]
 
 
+def test_episode_probe_with_a_greedy_runner_adds_one_greedy_episode_per_task():
+    def run(batch):
+        return [SimpleNamespace(reward=1.0 if t.id == 7 else 0.0) for t in batch]
+
+    def greedy(batch):
+        assert [t.id for t in batch] == [7, 8]
+        return [SimpleNamespace(reward=r) for r in (0.0, 1.0)]
+
+    assert episode_probe(run, 2, greedy)([_task(7), _task(8)]) == [Probe("7", 2, 2, False), Probe("8", 0, 2, True)]
+
+
 def test_choice_round_trips_and_a_foreign_task_is_named(tmp_path):
     choice = PoolChoice("pass_rate", ["2", "5"], [Probe("5", 1, 4), Probe("2", 3, 4), Probe("9", 0, 4)], 1.5)
     path = write_choice(tmp_path, choice)
     assert json.loads(path.read_text())["mixed"] == 2
     assert read_choice(tmp_path) == choice
+    headroom = PoolChoice("headroom", ["5"], [Probe("5", 1, 4, False), Probe("2", 3, 4, True)], 2.0)
+    assert json.loads(write_choice(tmp_path, headroom).read_text())["qualified"] == 1
+    assert read_choice(tmp_path) == headroom
     assert read_choice(tmp_path / "elsewhere") is None
     with pytest.raises(InvalidDataError, match=r"train\.jsonl: .*not in this data set: \['5'\]"):
         tasks_of(choice, [_task(2), _task(3)], "train.jsonl")
@@ -121,3 +156,16 @@ def test_training_draws_only_from_the_probed_pool_and_a_later_segment_does_not_p
     drawn = {t for m in metrics(tmp_path).values() for t in m["train/task_ids"]}
     assert drawn == set(record["task_ids"])
 
+
+
+def test_headroom_pool_probes_greedy_too_and_training_draws_from_it(tiny_model, task_files, tmp_path):
+    result = run_trainer("train", "--config", str(CPU_CONFIG), *tiny_overrides(tiny_model, *task_files, tmp_path),
+                         "data.max_train_tasks=2", "data.pool_selection=headroom", "data.pool_probe_tasks=3",
+                         "grpo.max_num_epochs=2", "grpo.stop_after_step=1", "checkpointing.save_period=1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "choosing 2 training tasks by headroom" in result.stdout
+    record = json.loads((tmp_path / "checkpoints" / POOL_FILE).read_text())
+    # The tiny random model solves nothing, greedy or sampled: no task qualifies, the first two probed are kept.
+    assert record["selection"] == "headroom" and record["qualified"] == 0
+    assert [(p["rollouts"], p["greedy_solved"]) for p in record["probes"]] == [(4, False)] * 3
+    assert {t for m in metrics(tmp_path).values() for t in m["train/task_ids"]} == set(record["task_ids"])

@@ -195,7 +195,7 @@ def validate(cfg: TrainerConfig, check_paths: bool = True) -> list[str]:
              "data.max_train_tasks", f"must be >= grpo.num_prompts_per_step ({g.num_prompts_per_step}) or null")
     _require(cfg.data.pool_selection in SELECTIONS, "data.pool_selection",
              f"expected one of {', '.join(SELECTIONS)}, got {cfg.data.pool_selection!r}")
-    fewest_probes = (cfg.data.max_train_tasks or 1) if cfg.data.pool_selection == "pass_rate" else 1
+    fewest_probes = (cfg.data.max_train_tasks or 1) if cfg.data.pool_selection != "random" else 1
     _require(cfg.data.pool_probe_tasks >= fewest_probes, "data.pool_probe_tasks",
              f"must be >= {fewest_probes} (with pass_rate, at least data.max_train_tasks)")
     _require(cfg.env.workplace_assistant.max_tool_steps >= 1, "env.workplace_assistant.max_tool_steps", "must be >= 1")

@@ -157,7 +157,8 @@ class DataConfig:
     # (built-in) How that pool is chosen: "random" (the seeded sample) or "pass_rate": candidates, in
     # seeded order, each get grpo.num_generations_per_prompt sampled rollouts from the starting policy,
     # and the pool keeps those it solves sometimes but not always (the only groups with a gradient),
-    # probing at most pool_probe_tasks candidates (training/pool_selection.py). No pool (null), no probing.
+    # probing at most pool_probe_tasks candidates (training/pool_selection.py); or "headroom": of those,
+    # the ones greedy decoding also fails, each probed with one greedy episode too. No pool (null), no probing.
     pool_selection: str = "random"
     pool_probe_tasks: int = 24
 

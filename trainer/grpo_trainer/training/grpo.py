@@ -102,26 +102,34 @@ def _training_pool(cfg: TrainerConfig, tasks: list[Any], model: Any, tokenizer: 
         return pool_selection.seeded_sample(tasks, d.max_train_tasks, g.seed)
     checkpoint_dir = cfg.checkpointing.checkpoint_dir
     if pool_selection.read_choice(checkpoint_dir) is None and rank == 0:
-        def run(batch: list[Any]) -> list[Any]:
+        def run(batch: list[Any], temperature: float = cfg.policy.generation.temperature) -> list[Any]:
             return run_episodes(model, tokenizer, batch, tool_mode=cfg.env.workplace_assistant.tools,
                                 max_tool_steps=cfg.env.workplace_assistant.max_tool_steps,
                                 max_new_tokens=cfg.policy.generation.max_new_tokens,
-                                temperature=cfg.policy.generation.temperature, batch_size=len(batch),
+                                temperature=temperature, batch_size=len(batch),
                                 max_total_tokens=cfg.policy.max_total_sequence_length)
+
+        def run_greedy(batch: list[Any]) -> list[Any]:
+            return run(batch, cfg.policy.generation.val_temperature)
 
         import torch
 
         torch.manual_seed(g.seed)
         was_training = model.training
         model.eval()
-        print(f"[grpo] choosing {d.max_train_tasks} training tasks by pass rate: up to {d.pool_probe_tasks} "
-              f"candidates, {g.num_generations_per_prompt} sampled rollouts each", flush=True)
-        probe = pool_selection.episode_probe(run, g.num_generations_per_prompt)
+        headroom = d.pool_selection == "headroom"
+        print(f"[grpo] choosing {d.max_train_tasks} training tasks by "
+              f"{'headroom' if headroom else 'pass rate'}: up to {d.pool_probe_tasks} candidates, "
+              f"{g.num_generations_per_prompt} sampled rollouts each{' and one greedy' if headroom else ''}",
+              flush=True)
+        probe = pool_selection.episode_probe(run, g.num_generations_per_prompt, run_greedy if headroom else None)
 
         def probe_and_say(batch: list[Any]) -> list[Any]:
             # One line per batch: the pipeline reads a silent trainer as a hung one.
             probes = probe(batch)
-            print("[grpo] probed " + " ".join(f"{p.task_id}:{p.solved}/{p.rollouts}" for p in probes), flush=True)
+            print("[grpo] probed " + " ".join(
+                f"{p.task_id}:{p.solved}/{p.rollouts}"
+                + ("" if p.greedy_solved is None else f",greedy:{int(p.greedy_solved)}") for p in probes), flush=True)
             return probes
 
         choice = pool_selection.choose_pool(
@@ -129,8 +137,9 @@ def _training_pool(cfg: TrainerConfig, tasks: list[Any], model: Any, tokenizer: 
             chunk=max(1, (g.val_batch_size or 8) // g.num_generations_per_prompt), probe=probe_and_say)
         model.train(was_training)
         path = pool_selection.write_choice(checkpoint_dir, choice)
-        print(f"[grpo] training pool {choice.task_ids}: {choice.mixed} of {len(choice.task_ids)} with a mixed "
-              f"pass rate, {len(choice.probes)} probed in {choice.seconds:.0f}s -> {path}", flush=True)
+        test = "greedy failing, a sampled rollout solving" if headroom else "a mixed pass rate"
+        print(f"[grpo] training pool {choice.task_ids}: {choice.qualified} of {len(choice.task_ids)} with {test}, "
+              f"{len(choice.probes)} probed in {choice.seconds:.0f}s -> {path}", flush=True)
     # The other ranks wait for rank 0's file rather than in a collective, whose timeout a slow probe
     # could outlast; if rank 0 dies, Ray Train ends the whole worker group.
     while (choice := pool_selection.read_choice(checkpoint_dir)) is None:

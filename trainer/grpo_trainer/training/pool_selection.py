@@ -9,6 +9,12 @@ solves sometimes but not always: the difficulty filter of DAPO's dynamic samplin
 applied once before training rather than per step, so that each pooled task is
 revisited and its reward can be compared with itself.
 
+"headroom" keeps, of those, the tasks that greedy decoding (what evaluation runs) fails and a
+sampled rollout still solves. A gradient from a task greedy already solves mostly makes sampling
+more like greedy, which leaves greedy's answers, and so accuracy, where they were; only a task
+whose successes are the sampled exceptions can move what greedy picks (docs/trainer.md, "Which
+tasks can move greedy accuracy").
+
 The chosen pool is written next to the checkpoints (`training_pool.json`) and read back
 on resume: the probe samples from the starting model, which a resumed run no longer has.
 """
@@ -27,7 +33,7 @@ from typing import Any
 from ..errors import InvalidDataError
 
 POOL_FILE = "training_pool.json"
-SELECTIONS = ("random", "pass_rate")
+SELECTIONS = ("random", "pass_rate", "headroom")
 
 
 @dataclass
@@ -35,10 +41,16 @@ class Probe:
     task_id: str
     solved: int
     rollouts: int
+    greedy_solved: bool | None = None  # probed with "headroom" only
 
     @property
     def mixed(self) -> bool:
         return 0 < self.solved < self.rollouts
+
+    def qualifies(self, selection: str) -> bool:
+        if selection == "headroom":
+            return self.greedy_solved is False and self.solved > 0
+        return self.mixed
 
 
 @dataclass
@@ -51,6 +63,11 @@ class PoolChoice:
     @property
     def mixed(self) -> int:
         return sum(1 for p in self.probes if p.mixed and p.task_id in self.task_ids)
+
+    @property
+    def qualified(self) -> int:
+        """Pooled tasks that met the selection's test (for pass_rate, the mixed ones)."""
+        return sum(1 for p in self.probes if p.qualifies(self.selection) and p.task_id in self.task_ids)
 
 
 def seeded_sample(tasks: list[Any], size: int | None, seed: int) -> list[Any]:
@@ -67,23 +84,23 @@ def probe_order(tasks: list[Any], seed: int) -> list[Any]:
     return [tasks[i] for i in order]
 
 
-def select_by_pass_rate(candidates: Sequence[Any], size: int, probe: Callable[[list[Any]], list[Probe]],
-                        chunk: int) -> list[Probe]:
-    """Probe candidates `chunk` at a time, in order, until `size` of them have a mixed pass rate
-    or the candidates run out. Returns every probe made, in probe order."""
+def probe_until(candidates: Sequence[Any], size: int, probe: Callable[[list[Any]], list[Probe]], chunk: int,
+                selection: str = "pass_rate") -> list[Probe]:
+    """Probe candidates `chunk` at a time, in order, until `size` of them qualify for `selection` (pass_rate:
+    a mixed pass rate) or the candidates run out. Returns every probe made, in probe order."""
     probes: list[Probe] = []
     for start in range(0, len(candidates), chunk):
         probes.extend(probe(list(candidates[start:start + chunk])))
-        if sum(p.mixed for p in probes) >= size:
+        if sum(p.qualifies(selection) for p in probes) >= size:
             break
     return probes
 
 
-def pool_from_probes(probes: list[Probe], size: int) -> list[str]:
-    """The mixed tasks first; when too few were found, filled with the other probed tasks in probe order."""
-    mixed = [p.task_id for p in probes if p.mixed]
-    rest = [p.task_id for p in probes if not p.mixed]
-    return (mixed + rest)[:size]
+def pool_from_probes(probes: list[Probe], size: int, selection: str = "pass_rate") -> list[str]:
+    """The qualifying tasks first; when too few were found, filled with the other probed tasks in probe order."""
+    qualified = [p.task_id for p in probes if p.qualifies(selection)]
+    rest = [p.task_id for p in probes if not p.qualifies(selection)]
+    return (qualified + rest)[:size]
 
 
 def read_choice(checkpoint_dir: str | Path) -> PoolChoice | None:
@@ -99,7 +116,7 @@ def write_choice(checkpoint_dir: str | Path, choice: PoolChoice) -> Path:
     path = Path(checkpoint_dir) / POOL_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
-    record = {**asdict(choice), "mixed": choice.mixed}
+    record = {**asdict(choice), "mixed": choice.mixed, "qualified": choice.qualified}
     tmp.write_text(json.dumps(record, indent=2))
     os.replace(tmp, path)
     return path
@@ -122,16 +139,20 @@ def choose_pool(tasks: list[Any], *, size: int | None, selection: str, seed: int
     if selection == "random" or size is None or size >= len(tasks):
         return PoolChoice("random", [str(t.id) for t in seeded_sample(tasks, size, seed)])
     started = time.time()
-    probes = select_by_pass_rate(probe_order(tasks, seed)[:probe_limit], size, probe, chunk)
-    return PoolChoice("pass_rate", pool_from_probes(probes, size), probes, round(time.time() - started, 1))
+    probes = probe_until(probe_order(tasks, seed)[:probe_limit], size, probe, chunk, selection)
+    return PoolChoice(selection, pool_from_probes(probes, size, selection), probes, round(time.time() - started, 1))
 
 
-def episode_probe(run: Callable[[list[Any]], list[Any]], rollouts: int) -> Callable[[list[Any]], list[Probe]]:
-    """Turns a batch episode runner into a probe: `rollouts` sampled episodes per task, solved = reward 1."""
+def episode_probe(run: Callable[[list[Any]], list[Any]], rollouts: int,
+                  greedy: Callable[[list[Any]], list[Any]] | None = None) -> Callable[[list[Any]], list[Probe]]:
+    """Turns batch episode runners into a probe: `rollouts` sampled episodes per task, solved = reward 1, and,
+    given a greedy runner, one greedy episode per task."""
 
     def probe(tasks: list[Any]) -> list[Probe]:
         episodes = run([t for t in tasks for _ in range(rollouts)])
+        greedy_episodes = greedy(list(tasks)) if greedy is not None else [None] * len(tasks)
         return [Probe(str(t.id), sum(1 for ep in episodes[i * rollouts:(i + 1) * rollouts] if ep.reward >= 1.0),
-                      rollouts) for i, t in enumerate(tasks)]
+                      rollouts, None if g is None else g.reward >= 1.0)
+                for i, (t, g) in enumerate(zip(tasks, greedy_episodes, strict=True))]
 
     return probe
