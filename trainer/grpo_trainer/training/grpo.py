@@ -338,7 +338,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
         data_seed=g.seed,
         shuffle_dataset=cfg.data.shuffle,
         bf16=dtype == torch.bfloat16,
-        gradient_checkpointing=p.activation_checkpointing,
+        activation_checkpointing=p.activation_checkpointing,  # transformers 5 name (the old one warns)
         use_cpu=device == "cpu",
         logging_steps=1,
         report_to=[],  # our MetricsLogger writes TensorBoard / W&B (metrics.report_to)
