@@ -250,6 +250,8 @@ def run_mode(ns: argparse.Namespace) -> int:
 
     loss_inner = trainer.compute_loss
     variants = [v.strip() for v in (ns.training_variants or "").split(",") if v.strip()]
+    if variants:  # the padded path runs first: every variant's log-probs are held against its
+        variants = ["padded"] + [v for v in variants if v != "padded"]
     switches = {v: variant_switches(v) for v in variants}
 
     def replay_variants(model_: Any, inputs: Any) -> None:

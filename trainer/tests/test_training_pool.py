@@ -157,7 +157,6 @@ def test_training_draws_only_from_the_probed_pool_and_a_later_segment_does_not_p
     assert drawn == set(record["task_ids"])
 
 
-
 def test_headroom_pool_probes_greedy_too_and_training_draws_from_it(tiny_model, task_files, tmp_path):
     result = run_trainer("train", "--config", str(CPU_CONFIG), *tiny_overrides(tiny_model, *task_files, tmp_path),
                          "data.max_train_tasks=2", "data.pool_selection=headroom", "data.pool_probe_tasks=3",

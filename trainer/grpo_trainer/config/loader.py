@@ -197,7 +197,7 @@ def validate(cfg: TrainerConfig, check_paths: bool = True) -> list[str]:
              f"expected one of {', '.join(SELECTIONS)}, got {cfg.data.pool_selection!r}")
     fewest_probes = (cfg.data.max_train_tasks or 1) if cfg.data.pool_selection != "random" else 1
     _require(cfg.data.pool_probe_tasks >= fewest_probes, "data.pool_probe_tasks",
-             f"must be >= {fewest_probes} (with pass_rate, at least data.max_train_tasks)")
+             f"must be >= {fewest_probes} (with pass_rate or headroom, at least data.max_train_tasks)")
     _require(cfg.env.workplace_assistant.max_tool_steps >= 1, "env.workplace_assistant.max_tool_steps", "must be >= 1")
     _require(cfg.env.workplace_assistant.tools in ("domain", "all"), "env.workplace_assistant.tools",
              f"expected 'domain' or 'all', got {cfg.env.workplace_assistant.tools!r}")
