@@ -97,10 +97,13 @@ def probe_until(candidates: Sequence[Any], size: int, probe: Callable[[list[Any]
 
 
 def pool_from_probes(probes: list[Probe], size: int, selection: str = "pass_rate") -> list[str]:
-    """The qualifying tasks first; when too few were found, filled with the other probed tasks in probe order."""
-    qualified = [p.task_id for p in probes if p.qualifies(selection)]
-    rest = [p.task_id for p in probes if not p.qualifies(selection)]
-    return (qualified + rest)[:size]
+    """The qualifying tasks first; when too few were found, filled with the other probed tasks in probe order,
+    for headroom those greedy fails before those it solves: greedy's answer on them is still open, and the
+    shaped reward can still differ within their groups."""
+    def rank(p: Probe) -> tuple[bool, bool]:
+        return not p.qualifies(selection), selection == "headroom" and p.greedy_solved is not False
+
+    return [p.task_id for p in sorted(probes, key=rank)][:size]  # sorted is stable: probe order within a rank
 
 
 def read_choice(checkpoint_dir: str | Path) -> PoolChoice | None:
