@@ -14,6 +14,7 @@ from grpo_trainer.training.pool_selection import (
     Probe,
     choose_pool,
     episode_probe,
+    greedy_screen,
     pool_from_probes,
     probe_until,
     read_choice,
@@ -73,17 +74,55 @@ def test_headroom_keeps_the_tasks_greedy_fails_and_a_sampled_rollout_solves():
     assert pool_from_probes(probes, 5, "headroom")[3:] == ["solved", "flaky"]
 
 
-def test_headroom_probing_stops_once_enough_tasks_qualify():
-    calls: list[list[int]] = []
+def test_headroom_screens_greedily_first_and_samples_only_the_tasks_greedy_fails():
+    screened: list[list[int]] = []
+    sampled: list[list[int]] = []
+
+    def screen(tasks):
+        screened.append([t.id for t in tasks])
+        return [t.id % 2 == 0 for t in tasks]  # odd ids: greedy fails
 
     def probe(tasks):
-        calls.append([t.id for t in tasks])
-        return [Probe(str(t.id), 2, 4, greedy_solved=t.id % 2 == 0) for t in tasks]  # odd ids: greedy fails
+        sampled.append([t.id for t in tasks])
+        return [Probe(str(t.id), 2 if t.id in (3, 7) else 0, 4) for t in tasks]
+
+    probes = probe_until([_task(i) for i in range(12)], 2, probe, 2, "headroom", screen, screen_chunk=4)
+    # a task greedy solves is never sampled; the screen runs ahead only while fewer than a chunk wait
+    assert screened == [[0, 1, 2, 3], [4, 5, 6, 7]] and sampled == [[1, 3], [5, 7]]
+    assert [p.task_id for p in probes if p.qualifies("headroom")] == ["3", "7"]
+    assert {p.task_id: (p.rollouts, p.greedy_solved) for p in probes} == {
+        "0": (0, True), "2": (0, True), "4": (0, True), "6": (0, True),
+        "1": (4, False), "3": (4, False), "5": (4, False), "7": (4, False)}
+
+
+def test_headroom_records_tasks_screened_but_not_yet_sampled_when_enough_qualify():
+    probes = probe_until([_task(i) for i in range(6)], 1, lambda ts: [Probe(str(t.id), 1, 4) for t in ts], 1,
+                         "headroom", lambda ts: [False] * len(ts), screen_chunk=6)
+    assert [(p.task_id, p.rollouts, p.greedy_solved) for p in probes] == [
+        ("0", 4, False), *[(str(i), 0, False) for i in range(1, 6)]]
+    assert pool_from_probes(probes, 3, "headroom") == ["0", "1", "2"]
+
+
+def test_headroom_probing_stops_once_enough_tasks_qualify():
+    sampled: list[list[int]] = []
+
+    def probe(tasks):
+        sampled.append([t.id for t in tasks])
+        return [Probe(str(t.id), 2, 4) for t in tasks]
 
     choice = choose_pool([_task(i) for i in range(10)], size=2, selection="headroom", seed=0, probe_limit=10,
-                         chunk=1, probe=probe)
-    assert len(calls) < 10 and choice.selection == "headroom"
+                         chunk=1, probe=probe, screen=lambda ts: [t.id % 2 == 0 for t in ts], screen_chunk=2)
+    assert len(sampled) == 2 and choice.selection == "headroom"
     assert all(int(t) % 2 == 1 for t in choice.task_ids) and choice.qualified == 2
+
+
+def test_pass_rate_never_runs_the_greedy_screen():
+    def screen(tasks):
+        raise AssertionError("pass_rate screened greedily")
+
+    choice = choose_pool([_task(i) for i in range(4)], size=1, selection="pass_rate", seed=0, probe_limit=4,
+                         chunk=2, probe=_probe_with({0: 1, 1: 1, 2: 1, 3: 1}, []), screen=screen, screen_chunk=4)
+    assert choice.mixed == 1 and all(p.greedy_solved is None for p in choice.probes)
 
 
 def test_pass_rate_pool_is_kept_in_file_order_and_probes_at_most_the_limit():
@@ -112,15 +151,12 @@ def test_episode_probe_counts_solved_rollouts_per_task():
     assert episode_probe(run, 3)([_task(7), _task(8)]) == [Probe("7", 2, 3), Probe("8", 0, 3)]
 
 
-def test_episode_probe_with_a_greedy_runner_adds_one_greedy_episode_per_task():
-    def run(batch):
-        return [SimpleNamespace(reward=1.0 if t.id == 7 else 0.0) for t in batch]
-
+def test_greedy_screen_runs_one_episode_per_task_and_reads_reward_one_as_solved():
     def greedy(batch):
-        assert [t.id for t in batch] == [7, 8]
-        return [SimpleNamespace(reward=r) for r in (0.0, 1.0)]
+        assert [t.id for t in batch] == [7, 8, 9]
+        return [SimpleNamespace(reward=r) for r in (0.4, 1.0, 0.0)]
 
-    assert episode_probe(run, 2, greedy)([_task(7), _task(8)]) == [Probe("7", 2, 2, False), Probe("8", 0, 2, True)]
+    assert greedy_screen(greedy)([_task(7), _task(8), _task(9)]) == [False, True, False]
 
 
 def test_choice_round_trips_and_a_foreign_task_is_named(tmp_path):
@@ -159,7 +195,7 @@ def test_training_draws_only_from_the_probed_pool_and_a_later_segment_does_not_p
     assert drawn == set(record["task_ids"])
 
 
-def test_headroom_pool_probes_greedy_too_and_training_draws_from_it(tiny_model, task_files, tmp_path):
+def test_headroom_pool_screens_greedily_then_samples_and_training_draws_from_it(tiny_model, task_files, tmp_path):
     result = run_trainer("train", "--config", str(CPU_CONFIG), *tiny_overrides(tiny_model, *task_files, tmp_path),
                          "data.max_train_tasks=2", "data.pool_selection=headroom", "data.pool_probe_tasks=3",
                          "grpo.max_num_epochs=2", "grpo.stop_after_step=1", "checkpointing.save_period=1")
@@ -169,4 +205,7 @@ def test_headroom_pool_probes_greedy_too_and_training_draws_from_it(tiny_model, 
     # The tiny random model solves nothing, greedy or sampled: no task qualifies, the first two probed are kept.
     assert record["selection"] == "headroom" and record["qualified"] == 0
     assert [(p["rollouts"], p["greedy_solved"]) for p in record["probes"]] == [(4, False)] * 3
+    # screened greedily first (one line), then sampled
+    greedy_lines = [line for line in result.stdout.splitlines() if line.startswith("[grpo] greedy ")]
+    assert greedy_lines and all(s.endswith(":0") for line in greedy_lines for s in line.split()[2:])
     assert {t for m in metrics(tmp_path).values() for t in m["train/task_ids"]} == set(record["task_ids"])

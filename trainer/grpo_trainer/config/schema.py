@@ -158,7 +158,8 @@ class DataConfig:
     # seeded order, each get grpo.num_generations_per_prompt sampled rollouts from the starting policy,
     # and the pool keeps those it solves sometimes but not always (the only groups with a gradient),
     # probing at most pool_probe_tasks candidates (training/pool_selection.py); or "headroom": of those,
-    # the ones greedy decoding also fails, each probed with one greedy episode too. No pool (null), no probing.
+    # the tasks greedy decoding fails and a sampled rollout solves (greedy first, grpo.val_batch_size tasks
+    # a batch; only the tasks greedy fails are sampled). No pool (null), no probing.
     pool_selection: str = "random"
     pool_probe_tasks: int = 24
 
