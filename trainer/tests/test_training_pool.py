@@ -205,7 +205,7 @@ def test_headroom_pool_screens_greedily_then_samples_and_training_draws_from_it(
     # The tiny random model solves nothing, greedy or sampled: no task qualifies, the first two probed are kept.
     assert record["selection"] == "headroom" and record["qualified"] == 0
     assert [(p["rollouts"], p["greedy_solved"]) for p in record["probes"]] == [(4, False)] * 3
-    # screened greedily first (one line), then sampled
+    # screened greedily first, one "[grpo] greedy" line a batch, then sampled
     greedy_lines = [line for line in result.stdout.splitlines() if line.startswith("[grpo] greedy ")]
     assert greedy_lines and all(s.endswith(":0") for line in greedy_lines for s in line.split()[2:])
     assert {t for m in metrics(tmp_path).values() for t in m["train/task_ids"]} == set(record["task_ids"])

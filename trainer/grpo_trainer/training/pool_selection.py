@@ -91,10 +91,10 @@ def probe_until(candidates: Sequence[Any], size: int, probe: Callable[[list[Any]
     a mixed pass rate) or the candidates run out. Returns every probe made, in probe order.
 
     With a greedy `screen` (headroom), candidates are decoded greedily `screen_chunk` at a time first, and only
-    those greedy fails are sampled: a task greedy solves cannot qualify, so its rollouts would be wasted, and
-    one greedy episode per task decodes as long as a whole batch of them (on an H200 the probe that sampled
-    every candidate and ran greedy beside it, 8 tasks a batch, covered 104 candidates in 17 minutes). Tasks
-    greedy solves are recorded with no rollouts."""
+    those greedy fails are sampled: a task greedy solves cannot qualify, so its rollouts would be wasted. And a
+    decoding loop costs about the same for 8 episodes as for 64, so greedy runs over many tasks at once (on an
+    H200 the former probe, which sampled every candidate and then ran greedy on the same 8 tasks, covered 104
+    candidates in 17 minutes). Tasks greedy solves are recorded with no rollouts."""
     probes: list[Probe] = []
     queue, failing = list(candidates), []
     while queue or failing:
