@@ -171,13 +171,18 @@ def choose_pool(tasks: list[Any], *, size: int | None, selection: str, seed: int
     return PoolChoice(selection, pool_from_probes(probes, size, selection), probes, round(time.time() - started, 1))
 
 
+def _solved(episode: Any) -> bool:
+    """The task's final state matched the ground truth: reward 1, for sampled and greedy episodes alike."""
+    return episode.reward >= 1.0
+
+
 def episode_probe(run: Callable[[list[Any]], list[Any]], rollouts: int) -> Callable[[list[Any]], list[Probe]]:
     """Turns a batch episode runner into a probe: `rollouts` sampled episodes per task, solved = reward 1."""
 
     def probe(tasks: list[Any]) -> list[Probe]:
         episodes = run([t for t in tasks for _ in range(rollouts)])
-        return [Probe(str(t.id), sum(1 for ep in episodes[i * rollouts:(i + 1) * rollouts] if ep.reward >= 1.0),
-                      rollouts) for i, t in enumerate(tasks)]
+        return [Probe(str(t.id), sum(map(_solved, episodes[i * rollouts:(i + 1) * rollouts])), rollouts)
+                for i, t in enumerate(tasks)]
 
     return probe
 
@@ -186,6 +191,6 @@ def greedy_screen(run: Callable[[list[Any]], list[Any]]) -> Callable[[list[Any]]
     """Turns a greedy batch episode runner into headroom's screen: did greedy solve each task (reward 1)?"""
 
     def screen(tasks: list[Any]) -> list[bool]:
-        return [ep.reward >= 1.0 for ep in run(list(tasks))]
+        return [_solved(ep) for ep in run(list(tasks))]
 
     return screen
