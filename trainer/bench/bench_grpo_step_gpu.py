@@ -190,6 +190,14 @@ class Recorder:
             self.cur[key] = self.cur.get(key, 0.0) + seconds
 
 
+def step_line(step: dict[str, Any]) -> dict[str, Any]:
+    """A step's phases and each training variant's seconds, rounded: the child's progress line."""
+    line = {k: round(v, 2) for k, v in step.items() if k.endswith("_s") and isinstance(v, float)}
+    line["step"] = step["step"]
+    line.update({f"variant_{name}_s": round(v["seconds"], 2) for name, v in step.get("variants", {}).items()})
+    return line
+
+
 def run_mode(ns: argparse.Namespace) -> int:
     import torch
     from transformers import TrainerCallback
@@ -277,7 +285,7 @@ def run_mode(ns: argparse.Namespace) -> int:
                     lp = logps_inner(model_, ids, mask, keep)[0].float()[scored]
                 reference = lp if reference is None else reference
                 diff = (lp - reference).abs()
-                if rec.cur is not None and rec.timed:
+                if rec.cur is not None:  # warm-up steps too: their seconds are each variant's compile cost
                     v = rec.cur.setdefault("variants", {}).setdefault(name, {
                         "seconds": 0.0, "forward_tokens": 0, "logp_max_abs_diff": 0.0, "logp_abs_diff_sum": 0.0,
                         "scored_tokens": 0})
@@ -356,6 +364,8 @@ def run_mode(ns: argparse.Namespace) -> int:
             assert rec.cur is not None
             rec.cur["step_s"] = now() - rec.cur.pop("t0")
             rec.steps.append(rec.cur)
+            # One line a step, so that a run stopped by its time limit still shows where its steps went.
+            print("[bench] " + json.dumps(step_line(rec.cur)), flush=True)
             rec.cur = None
 
     trainer.add_callback(StepTimer())
