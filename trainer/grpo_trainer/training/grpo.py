@@ -103,14 +103,14 @@ def _training_pool(cfg: TrainerConfig, tasks: list[Any], model: Any, tokenizer: 
         return pool_selection.seeded_sample(tasks, d.max_train_tasks, g.seed)
     checkpoint_dir = cfg.checkpointing.checkpoint_dir
     if pool_selection.read_choice(checkpoint_dir) is None and rank == 0:
+        compiled = compiled_generation_wanted(cfg.policy.generation.compiled_static_cache, _device_and_dtype(cfg)[0])
+
         def run(batch: list[Any], temperature: float = cfg.policy.generation.temperature) -> list[Any]:
             return run_episodes(model, tokenizer, batch, tool_mode=cfg.env.workplace_assistant.tools,
                                 max_tool_steps=cfg.env.workplace_assistant.max_tool_steps,
                                 max_new_tokens=cfg.policy.generation.max_new_tokens,
                                 temperature=temperature, batch_size=len(batch),
-                                max_total_tokens=cfg.policy.max_total_sequence_length,
-                                compiled=compiled_generation_wanted(cfg.policy.generation.compiled_static_cache,
-                                                                    _device_and_dtype(cfg)[0]))
+                                max_total_tokens=cfg.policy.max_total_sequence_length, compiled=compiled)
 
         def run_greedy(batch: list[Any]) -> list[Any]:
             return run(batch, cfg.policy.generation.val_temperature)
