@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -116,6 +117,44 @@ def test_traces_are_rollout_conversations(tasks: dict[object, Task], cpu_report:
                 assert result["role"] == "tool" and result["name"] == tool_call["function"]["name"] in offered
             assert turns[-1]["role"] == "assistant" and not turns[-1].get("tool_calls") and turns[-1]["content"]
             assert trace.to_json()["tool_calls"] == len(trace.calls) >= 1
+
+
+def test_training_and_evaluation_rollouts_see_the_same_tokens(cpu_report: TraceReport, tokenizer: object) -> None:
+    """TRL's tool loop extends a rollout by concatenation (prompt + generated turn + its tool-result suffix);
+    the evaluation runner re-renders the parsed conversation each turn. For a model that writes each turn
+    as the template renders it (what the warm start teaches), both must feed the model the same tokens,
+    or GRPO would optimise one conversation and validation measure another."""
+    from trl import GRPOTrainer
+    from trl.chat_template_utils import is_chat_template_prefix_preserving
+
+    from grpo_trainer.rollout.episodes import turn_prompt_ids
+
+    assert is_chat_template_prefix_preserving(tokenizer)  # else TRL swaps in a template of its own
+    trl_loop = SimpleNamespace(processing_class=tokenizer, _tokenizer=tokenizer, chat_template=None,
+                               chat_template_kwargs={}, _is_vlm=False)
+    eos = tokenizer.eos_token_id
+    checked = 0
+    for trace in cpu_report.traces:
+        def render(messages: list[dict], generation_prompt: bool, tools: list = trace.tools) -> list[int]:
+            return tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=generation_prompt,
+                                                 tokenize=True, return_dict=True)["input_ids"]
+
+        turn = next(i for i, m in enumerate(trace.messages) if m["role"] == "assistant")
+        context = render(trace.messages[:turn], True)  # TRL's prompt_ids
+        while trace.messages[turn].get("tool_calls"):
+            prompt = render(trace.messages[:turn], True)
+            rendered = render(trace.messages[:turn + 1], False)
+            assert rendered[:len(prompt)] == prompt
+            generated = rendered[len(prompt):]
+            generated = generated[:generated.index(eos) + 1]
+            results = turn + 1
+            while trace.messages[results]["role"] == "tool":
+                results += 1
+            context = context + generated + GRPOTrainer._get_tool_suffix_ids(trl_loop, trace.messages[turn + 1:results])
+            assert context == turn_prompt_ids(tokenizer, trace.messages[:results], trace.tools), trace.task_id
+            checked += 1
+            turn = results
+    assert checked >= len(cpu_report.traces)
 
 
 def test_no_trace_exceeds_max_tool_steps(cpu_report: TraceReport) -> None:
