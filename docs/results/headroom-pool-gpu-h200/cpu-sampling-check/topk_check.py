@@ -20,5 +20,6 @@ ids = torch.tensor([[1, 2, 3]])
 print("evaluation runner (rollout/episodes.py):")
 model.generate(ids, do_sample=True, temperature=1.0, top_p=None, top_k=None, max_new_tokens=2, pad_token_id=2)
 print("TRL's rollouts (GRPOConfig top_k=None, as training/grpo.py passes policy.generation.top_k: null):")
-model.generate(ids, generation_config=GenerationConfig(max_new_tokens=2, do_sample=True, pad_token_id=2, temperature=1.0,
-                                                       top_p=1.0, top_k=None, min_p=None, repetition_penalty=1.0))
+trl_config = GenerationConfig(max_new_tokens=2, do_sample=True, pad_token_id=2, temperature=1.0, top_p=1.0, top_k=None,
+                              min_p=None, repetition_penalty=1.0)
+model.generate(ids, generation_config=trl_config)
