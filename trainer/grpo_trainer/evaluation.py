@@ -8,6 +8,7 @@ from typing import Any
 
 from .config.loader import load_config
 from .rollout.episodes import run_episodes, summarise
+from .rollout.sampling import Sampling
 from .training.compiled_generation import wanted as compiled_generation_wanted
 from .training.grpo import _device_and_dtype, load_policy, load_split, validation_subset
 
@@ -23,7 +24,7 @@ def evaluate_model(model: str, tasks_path: str, out: str, *, limit: int | None =
     gen = cfg.policy.generation
     episodes = run_episodes(policy, tokenizer, tasks, tool_mode=cfg.env.workplace_assistant.tools,
                             max_tool_steps=cfg.env.workplace_assistant.max_tool_steps,
-                            max_new_tokens=gen.max_new_tokens, temperature=gen.val_temperature,
+                            max_new_tokens=gen.max_new_tokens, sampling=Sampling.validation(gen),
                             batch_size=cfg.grpo.val_batch_size or 8,
                             max_total_tokens=cfg.policy.max_total_sequence_length,
                             compiled=compiled_generation_wanted(gen.compiled_static_cache, device))

@@ -148,6 +148,7 @@ def test_evaluation_with_the_static_cache_decodes_the_same_episodes(tiny_model, 
     import torch
 
     from grpo_trainer.rollout.episodes import run_episodes
+    from grpo_trainer.rollout.sampling import Sampling
     from grpo_trainer.training.grpo import load_policy, load_split
 
     torch.manual_seed(0)
@@ -157,7 +158,7 @@ def test_evaluation_with_the_static_cache_decodes_the_same_episodes(tiny_model, 
 
     def episodes(compiled: bool) -> list[tuple[Any, int, str]]:
         eps = run_episodes(policy, tokenizer, tasks, tool_mode="domain", max_tool_steps=2, max_new_tokens=12,
-                           temperature=0.0, batch_size=3, compiled=compiled)
+                           sampling=Sampling(0.0), batch_size=3, compiled=compiled)
         return [(ep.task_id, ep.generated_tokens, repr(ep.transcript)) for ep in eps]
 
     dynamic = episodes(False)

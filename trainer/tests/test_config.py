@@ -44,6 +44,9 @@ def test_shipped_cpu_config_is_valid(tiny_model, task_files):
     ("data.max_train_tasks=0", "data.max_train_tasks"),
     ("data.pool_selection=hardest", "data.pool_selection"),
     ("data.pool_probe_tasks=0", "data.pool_probe_tasks"),
+    ("policy.generation.top_k=0", "policy.generation.top_k"),
+    ("policy.generation.top_p=0", "policy.generation.top_p"),
+    ("policy.generation.top_p=1.5", "policy.generation.top_p"),
 ])
 def test_bad_values_name_the_key(tiny_model, task_files, override, key):
     with pytest.raises(InvalidConfigError) as err:

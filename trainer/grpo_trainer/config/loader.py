@@ -191,6 +191,9 @@ def validate(cfg: TrainerConfig, check_paths: bool = True) -> list[str]:
     _require(p.generation.max_new_tokens >= 1, "policy.generation.max_new_tokens", "must be >= 1")
     _require(p.generation.temperature > 0, "policy.generation.temperature", "must be > 0 for GRPO sampling")
     _require(p.generation.val_temperature >= 0, "policy.generation.val_temperature", "must be >= 0")
+    _require(0 < p.generation.top_p <= 1, "policy.generation.top_p", "must be in (0, 1]")
+    _require(p.generation.top_k is None or p.generation.top_k >= 1, "policy.generation.top_k",
+             "must be >= 1, or null for no top-k filter")
     _require(cfg.data.max_train_tasks is None or cfg.data.max_train_tasks >= g.num_prompts_per_step,
              "data.max_train_tasks", f"must be >= grpo.num_prompts_per_step ({g.num_prompts_per_step}) or null")
     _require(cfg.data.pool_selection in SELECTIONS, "data.pool_selection",

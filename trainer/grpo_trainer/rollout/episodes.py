@@ -16,6 +16,7 @@ from typing import Any
 
 from ..model.chat_format import parse_assistant_turn
 from ..training.compiled_generation import compiled_settings, static_cache_len, without_input_grad_hooks
+from .sampling import Sampling
 from .tool_env import env_class, tool_schemas_for, tool_set_for
 
 
@@ -31,19 +32,18 @@ class Episode:
 
 
 def _generate(model: Any, tokenizer: Any, prompts: list[list[int]], max_new_tokens: int,
-              temperature: float, compiled: bool = False) -> list[list[int]]:
+              sampling: Sampling, compiled: bool = False) -> list[list[int]]:
     import torch
 
     batch = tokenizer.pad({"input_ids": prompts}, return_tensors="pt").to(model.device)
-    sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
     # The same route as training's rollouts (training/compiled_generation.py): a static cache sized
     # for this call lets `generate` compile its decoding step; on CPU it is a static cache only.
     static = ({**compiled_settings(), "max_cache_len": static_cache_len(prompts, max_new_tokens)}
               if compiled else {})
     with torch.no_grad(), without_input_grad_hooks(model):
         out = model.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                             eos_token_id=tokenizer.eos_token_id, use_cache=True, top_p=None, top_k=None,
-                             **sampling, **static)
+                             eos_token_id=tokenizer.eos_token_id, use_cache=True,
+                             **sampling.generate_kwargs(), **static)
     new = out[:, batch["input_ids"].shape[1]:]
     completions = []
     for row in new:
@@ -77,7 +77,7 @@ def rollout_token_budget(tokenizer: Any, tasks: list[Any], *, tool_mode: str, ma
 
 
 def run_episodes(model: Any, tokenizer: Any, tasks: list[Any], *, tool_mode: str, max_tool_steps: int,
-                 max_new_tokens: int, temperature: float, batch_size: int = 8,
+                 max_new_tokens: int, sampling: Sampling, batch_size: int = 8,
                  max_total_tokens: int | None = None, compiled: bool = False) -> list[Episode]:
     """Greedy or sampled tool-calling episodes. An episode whose next turn could outgrow
     `max_total_tokens` (policy.max_total_sequence_length) ends before it: one overlong
@@ -105,7 +105,7 @@ def run_episodes(model: Any, tokenizer: Any, tasks: list[Any], *, tool_mode: str
                 active, prompts = [active[n] for n in fits], [prompts[n] for n in fits]
                 if not active:
                     break
-            completions = _generate(model, tokenizer, prompts, max_new_tokens, temperature, compiled)
+            completions = _generate(model, tokenizer, prompts, max_new_tokens, sampling, compiled)
             still = []
             for i, prompt_ids, ids in zip(active, prompts, completions, strict=True):
                 ep = states[i]

@@ -34,6 +34,7 @@ from ..data.tasks import load_tasks
 from ..errors import InvalidConfigError, InvalidDataError, ModelLoadError, RayFailureError
 from ..model.chat_format import install_chat_format
 from ..rollout.episodes import rollout_token_budget, run_episodes, summarise
+from ..rollout.sampling import Sampling
 from ..rollout.tool_env import ALL_TOOLS_KEY, env_class, tool_set_for
 from . import checkpoints as ckpt
 from . import events, pool_selection, schedule
@@ -105,15 +106,17 @@ def _training_pool(cfg: TrainerConfig, tasks: list[Any], model: Any, tokenizer: 
     if pool_selection.read_choice(checkpoint_dir) is None and rank == 0:
         compiled = compiled_generation_wanted(cfg.policy.generation.compiled_static_cache, _device_and_dtype(cfg)[0])
 
-        def run(batch: list[Any], temperature: float = cfg.policy.generation.temperature) -> list[Any]:
+        rollouts = Sampling.rollouts(cfg.policy.generation)
+
+        def run(batch: list[Any], sampling: Sampling = rollouts) -> list[Any]:
             return run_episodes(model, tokenizer, batch, tool_mode=cfg.env.workplace_assistant.tools,
                                 max_tool_steps=cfg.env.workplace_assistant.max_tool_steps,
                                 max_new_tokens=cfg.policy.generation.max_new_tokens,
-                                temperature=temperature, batch_size=len(batch),
+                                sampling=sampling, batch_size=len(batch),
                                 max_total_tokens=cfg.policy.max_total_sequence_length, compiled=compiled)
 
         def run_greedy(batch: list[Any]) -> list[Any]:
-            return run(batch, cfg.policy.generation.val_temperature)
+            return run(batch, Sampling.validation(cfg.policy.generation))
 
         import torch
 
@@ -310,6 +313,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
     g, lf, p, gen = cfg.grpo, cfg.loss_fn, cfg.policy, cfg.policy.generation
     total = g.num_prompts_per_step * g.num_generations_per_prompt
     per_device, grad_accum = batch_split(total, p.train_micro_batch_size, world_size)
+    rollouts = Sampling.rollouts(gen)
     budget = rollout_token_budget(tokenizer, train_tasks, tool_mode=cfg.env.workplace_assistant.tools,
                                   max_new_tokens=gen.max_new_tokens, max_total_tokens=p.max_total_sequence_length)
     if rank == 0:
@@ -340,9 +344,9 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
         epsilon_high=lf.ratio_clip_max,
         loss_type="dapo" if lf.token_level_loss else "grpo",
         scale_rewards="group" if g.normalize_rewards else "none",
-        temperature=gen.temperature,
-        top_p=gen.top_p,
-        top_k=gen.top_k,
+        temperature=rollouts.temperature,
+        top_p=rollouts.top_p,
+        top_k=rollouts.transformers_top_k,
         max_tool_calling_iterations=cfg.env.workplace_assistant.max_tool_steps,
         seed=g.seed,
         data_seed=g.seed,
@@ -392,7 +396,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
         # and the result is the same list, in the same order, as on one worker.
         episodes = run_episodes(model, tokenizer, val_tasks[rank::world_size], tool_mode=tool_mode,
                                 max_tool_steps=cfg.env.workplace_assistant.max_tool_steps,
-                                max_new_tokens=gen.max_new_tokens, temperature=gen.val_temperature,
+                                max_new_tokens=gen.max_new_tokens, sampling=Sampling.validation(gen),
                                 batch_size=g.val_batch_size or 8,
                                 max_total_tokens=cfg.policy.max_total_sequence_length)
         if world_size > 1:
