@@ -133,17 +133,18 @@ def test_training_and_evaluation_rollouts_see_the_same_tokens(cpu_report: TraceR
     trl_loop = SimpleNamespace(processing_class=tokenizer, _tokenizer=tokenizer, chat_template=None,
                                chat_template_kwargs={}, _is_vlm=False)
     eos = tokenizer.eos_token_id
+
+    def render(messages: list[dict], tools: list, generation_prompt: bool) -> list[int]:
+        return tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=generation_prompt,
+                                             tokenize=True, return_dict=True)["input_ids"]
+
     checked = 0
     for trace in cpu_report.traces:
-        def render(messages: list[dict], generation_prompt: bool, tools: list = trace.tools) -> list[int]:
-            return tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=generation_prompt,
-                                                 tokenize=True, return_dict=True)["input_ids"]
-
         turn = next(i for i, m in enumerate(trace.messages) if m["role"] == "assistant")
-        context = render(trace.messages[:turn], True)  # TRL's prompt_ids
+        context = render(trace.messages[:turn], trace.tools, True)  # TRL's prompt_ids
         while trace.messages[turn].get("tool_calls"):
-            prompt = render(trace.messages[:turn], True)
-            rendered = render(trace.messages[:turn + 1], False)
+            prompt = render(trace.messages[:turn], trace.tools, True)
+            rendered = render(trace.messages[:turn + 1], trace.tools, False)
             assert rendered[:len(prompt)] == prompt
             generated = rendered[len(prompt):]
             generated = generated[:generated.index(eos) + 1]
