@@ -20,6 +20,8 @@ import os
 import sys
 from pathlib import Path
 
+from .library_noise import quiet_library_noise
+
 EXIT_INVALID = 2
 
 
@@ -325,8 +327,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # We use TRL's environment_factory knowingly; its "experimental" banner
-    # on every start would only bury the log lines users need.
-    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    quiet_library_noise()
     ns = build_parser().parse_args(argv)
     return int(ns.func(ns))

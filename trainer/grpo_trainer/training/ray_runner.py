@@ -46,8 +46,10 @@ def _worker_loop(config: dict[str, Any]) -> None:
     import ray.train
     import torch
 
+    from ..library_noise import quiet_library_noise
     from .grpo import train
 
+    quiet_library_noise()
     cfg = _build(TrainerConfig, config["cfg"], "")
     ctx = ray.train.get_context()
     if config.get("use_gpu") and torch.cuda.device_count() < ctx.get_local_world_size():
