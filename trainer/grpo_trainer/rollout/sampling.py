@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..config.schema import GenerationConfig
+
 NO_TOP_K = 0  # transformers' "off"; None would mean "use the default" on TRL's route
 
 
@@ -21,12 +23,12 @@ class Sampling:
     top_k: int | None = None
 
     @classmethod
-    def rollouts(cls, gen: Any) -> Sampling:
+    def rollouts(cls, gen: GenerationConfig) -> Sampling:
         """Training's sampling (policy.generation), as the pool probe must see it too."""
         return cls(gen.temperature, gen.top_p, gen.top_k)
 
     @classmethod
-    def validation(cls, gen: Any) -> Sampling:
+    def validation(cls, gen: GenerationConfig) -> Sampling:
         return cls(gen.val_temperature, gen.top_p, gen.top_k)
 
     @property
