@@ -19,7 +19,7 @@ import { loadOrExplain, newRunId, say, warn } from '../output.js';
 import { follow, startRun } from './run.js';
 
 // Measured from fresh clones of the shipped CPU config (README has the runs).
-const SHIPPED_CONFIG_DURATION = '1½ to 2½ hours on 2 CPU cores';
+const SHIPPED_CONFIG_DURATION = '1¼ to 2½ hours on 2 CPU cores';
 
 /**
  * Start the pipeline worker as a child process (logs to a file); resolves when it polls. It gets a
