@@ -23,10 +23,11 @@ print(f"bench on {bench['gpu']}: copy {bench['ceilings']['copy_bandwidth_gb_s']:
       f"bf16 matmul {bench['ceilings']['matmul_tflops']:.0f} TFLOP/s; step {summary['step_s']:.2f} s (generation "
       f"{summary['generation_s']:.2f}, training {summary['training_s']:.2f}, other {summary['other_s']:.2f}), "
       f"{summary['generated_tokens_per_s']:.0f} generated tok/s = {summary['roofline_fraction']:.1%} of the decode "
-      f"roofline, training MFU {summary['mfu_training']:.1%}, peak {summary['peak_memory']['timed_steps_max_allocated_mb']:.0f} MiB")
+      f"roofline, training MFU {summary['mfu_training']:.1%}, "
+      f"peak {summary['peak_memory']['timed_steps_max_allocated_mb']:.0f} MiB")
 for name, v in summary["training_variants"].items():
-    print(f"  {name}: {v['seconds']:.2f} s/step, {v['forward_tokens']:.0f} forward tokens, MFU {v['mfu_training']:.1%}, "
-          f"log-prob difference mean {v['logp_mean_abs_diff']:.4f} max {v['logp_max_abs_diff']:.2f}")
+    print(f"  {name}: {v['seconds']:.2f} s/step, {v['forward_tokens']:.0f} forward tokens, "
+          f"MFU {v['mfu_training']:.1%}, log-prob difference mean {v['logp_mean_abs_diff']:.4f} max {v['logp_max_abs_diff']:.2f}")
 for line in re.findall(r"\[bench\] (\{.*\})", open("bench/bench-child.log").read()):
     s = json.loads(line)
     print(f"  step {s['step']}: {s['step_s']:.1f} s; " + ", ".join(
