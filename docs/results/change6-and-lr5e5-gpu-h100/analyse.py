@@ -27,7 +27,8 @@ print(f"bench on {bench['gpu']}: copy {bench['ceilings']['copy_bandwidth_gb_s']:
       f"peak {summary['peak_memory']['timed_steps_max_allocated_mb']:.0f} MiB")
 for name, v in summary["training_variants"].items():
     print(f"  {name}: {v['seconds']:.2f} s/step, {v['forward_tokens']:.0f} forward tokens, "
-          f"MFU {v['mfu_training']:.1%}, log-prob difference mean {v['logp_mean_abs_diff']:.4f} max {v['logp_max_abs_diff']:.2f}")
+          f"MFU {v['mfu_training']:.1%}, log-prob difference mean {v['logp_mean_abs_diff']:.4f} "
+          f"max {v['logp_max_abs_diff']:.2f}")
 for line in re.findall(r"\[bench\] (\{.*\})", open("bench/bench-child.log").read()):
     s = json.loads(line)
     print(f"  step {s['step']}: {s['step_s']:.1f} s; " + ", ".join(
