@@ -127,11 +127,14 @@ class PolicyConfig:
     length_grouped_micro_batches: bool = False
     # (built-in) Run each training forward on the micro batch's rows packed end to end, each row
     # restarting its positions, instead of on TRL's padded rectangle (training/packed_sequences.py):
-    # the same log-probs and gradient over fewer tokens. Off until measured on a GPU.
+    # the same log-probs and gradient over fewer tokens. Off: on a GPU it saves 2-3 % of a real
+    # step (docs/benchmarks.md, Change 5); with compiled_training_forward, worth it in long runs.
     packed_sequences: bool = False
     # (built-in) Score and train through a torch.compile'd view of the policy (dynamic shapes;
-    # training/compiled_training.py): fuses the small kernels around the matrix products. Off until
-    # measured on a GPU; generation has its own switch (generation.compiled_static_cache).
+    # training/compiled_training.py): fuses the small kernels around the matrix products. Off: on an
+    # H100, with packing, training took 0.55 s a step instead of 1.17, after about 286 s of compiling
+    # per trainer process, so only runs of a few hundred steps gain (docs/benchmarks.md, Change 6).
+    # Generation has its own switch (generation.compiled_static_cache).
     compiled_training_forward: bool = False
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
