@@ -17,10 +17,11 @@ import { resume } from './commands/resume.js';
 import { models, modelsRollback } from './commands/models.js';
 import { cancel, listRuns, logs, status } from './commands/runs.js';
 import { SCHEDULE_COMMANDS } from './commands/schedule.js';
+import { score } from './commands/score.js';
 import { exportCmd, report, verify } from './tools.js';
 import { say, warn } from './output.js';
 
-export const COMMANDS: Command[] = [run, resume, status, listRuns, cancel, logs, configCheck, plan, server, worker, quickstart, setup, report, exportCmd, verify, ...SCHEDULE_COMMANDS, modelsRollback, models];
+export const COMMANDS: Command[] = [run, resume, status, listRuns, cancel, logs, configCheck, plan, server, worker, quickstart, setup, report, score, exportCmd, verify, ...SCHEDULE_COMMANDS, modelsRollback, models];
 
 export function version(): string {
   return (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;

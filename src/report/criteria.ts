@@ -189,7 +189,7 @@ function changeName(revisited: TaskVisits[]): string {
   return revisited.every((t) => t.rewards.length <= 3) ? 'last minus first visit' : 'later half of the visits minus the earlier half';
 }
 
-function rewardRising(records: MetricRecord[]): { c: Criterion; slope: number | null } {
+export function rewardRising(records: MetricRecord[]): { c: Criterion; slope: number | null } {
   const series = rewardSeries(records);
   const s = slope(series);
   const title = 'train reward mean rising';
@@ -230,7 +230,7 @@ function rewardRising(records: MetricRecord[]): { c: Criterion; slope: number | 
   };
 }
 
-function valAboveBaseline(cmp: Comparison): Criterion {
+export function valAboveBaseline(cmp: Comparison): Criterion {
   const title = 'validation accuracy above baseline';
   if (cmp.baseline === null || cmp.final === null)
     return { id: 'val_above_baseline', title, status: 'n/a', detail: `baseline ${fmt(cmp.baseline)}, final ${fmt(cmp.final)}: both evaluations are needed` };
@@ -306,10 +306,25 @@ export function evaluateCriteria(input: CriteriaInput): CriteriaResult {
   };
 }
 
+/** The accuracies with their intervals, base -> warm start -> final, and what changed: the report's lines. */
+export function describeAccuracies(w: Comparison): { accuracies: string; grpoOverWarm: string | null } {
+  const warm = w.warm !== null ? ` → warm start ${fmt(w.warm)} ${formatInterval(w.intervals.warm)}` : '';
+  return {
+    accuracies: `baseline ${fmt(w.baseline)} ${formatInterval(w.intervals.baseline)}${warm} → final ${fmt(w.final)} ${formatInterval(w.intervals.final)}; change ${describeChange(w.change)}`,
+    grpoOverWarm: w.warm !== null ? `GRPO over the warm start alone: ${describeChange(w.grpoOverWarm)}` : null,
+  };
+}
+
+const MARK = { pass: 'PASS', fail: 'FAIL', 'n/a': 'n/a ' } as const;
+
+/** One criterion as summary.txt shows it: `[PASS] title: detail`. */
+export function renderCriterion(c: Criterion): string {
+  return `[${MARK[c.status]}] ${c.title}: ${c.detail}`;
+}
+
 /** Lines for summary.txt. */
 export function renderCriteriaText(r: CriteriaResult): string {
-  const mark = { pass: 'PASS', fail: 'FAIL', 'n/a': 'n/a ' } as const;
   const lines = [`Success criteria (seed): ${r.allHold ? 'all hold' : 'NOT all hold'}`];
-  for (const c of r.criteria) lines.push(`  [${mark[c.status]}] ${c.title}: ${c.detail}`);
+  for (const c of r.criteria) lines.push(`  ${renderCriterion(c)}`);
   return lines.join('\n') + '\n';
 }

@@ -3,7 +3,7 @@
  * CSS, plots as base64 `data:image/png` URIs, no scripts, no external references.
  */
 import { redact } from '../common/redact.js';
-import { describeChange, type Criterion } from './criteria.js';
+import { describeAccuracies, describeChange, type Criterion } from './criteria.js';
 import { formatInterval } from './stats.js';
 import type { BfclFile, LedgerLike, ReportData } from './data.js';
 
@@ -99,6 +99,7 @@ function ledgerBlocks(ledger: LedgerLike[] | undefined, failures: NonNullable<Re
 export function buildBlocks(d: ReportData, plots: PlotImage[]): Block[] {
   const s = d.summary;
   const w = d.criteria.workplace;
+  const accuracies = describeAccuracies(w);
   const blocks: Block[] = [];
   blocks.push({ kind: 'h', level: 1, text: `GRPO run report: ${d.runId}` });
   blocks.push({
@@ -106,8 +107,8 @@ export function buildBlocks(d: ReportData, plots: PlotImage[]): Block[] {
     items: [
       `State: ${s?.state ?? 'unknown (no summary.json)'}; backend ${s?.backend ?? 'n/a'}; config ${s?.configSource ?? 'n/a'}`,
       `Steps: ${s?.steps.completed ?? 'n/a'}/${s?.steps.total ?? 'n/a'}; wall time ${secs(s?.elapsedSeconds)} (${s?.startedAt ?? '?'} to ${s?.finishedAt ?? '?'})`,
-      `Workplace validation accuracy (95% CI): baseline ${fmt(w.baseline)} ${formatInterval(w.intervals.baseline)}${w.warm !== null ? ` → warm start ${fmt(w.warm)} ${formatInterval(w.intervals.warm)}` : ''} → final ${fmt(w.final)} ${formatInterval(w.intervals.final)}; change ${describeChange(w.change)}${s?.finalModel ? `; final evaluated ${s.finalModel}` : ''}`,
-      ...(w.warm !== null ? [`GRPO over the warm start alone: ${describeChange(w.grpoOverWarm)}`] : []),
+      `Workplace validation accuracy (95% CI): ${accuracies.accuracies}${s?.finalModel ? `; final evaluated ${s.finalModel}` : ''}`,
+      ...(accuracies.grpoOverWarm ? [accuracies.grpoOverWarm] : []),
       `BFCL (mean of categories): baseline ${fmt(d.bfcl.baseline?.overall.accuracy)}${d.bfcl.warm ? ` → warm start ${fmt(d.bfcl.warm.overall.accuracy)}` : ''} → final ${fmt(d.bfcl.final?.overall.accuracy)}${d.bfcl.final || d.bfcl.baseline ? ` (${(d.bfcl.final ?? d.bfcl.baseline)!.package} ${(d.bfcl.final ?? d.bfcl.baseline)!.version})` : ''}`,
       `Run directory: ${d.runDir}; report generated ${d.generatedAt}`,
     ],
