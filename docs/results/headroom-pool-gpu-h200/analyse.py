@@ -2,70 +2,16 @@
 against the warm start (paired by task, on the 138 validation tasks and on the 16 pooled ones), the pooled
 tasks' sampled success while training against what the probe saw, and the variant benchmark."""
 import json
-import math
 import re
-from collections import defaultdict
+import sys
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from headroom_runs import print_checkpoints, print_pool_training, print_probe  # noqa: E402
 
-def solved_by_task(path: str) -> dict[str, bool]:
-    return {str(r["task_id"]): r["reward"] >= 1.0 for r in json.load(open(path))["results"]}
-
-
-def binom_tail(k: int, n: int, p: float) -> float:
-    """P(X >= k) for X ~ Binomial(n, p)."""
-    return sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k, n + 1))
-
-
-log = open("train-L-hr.log").read()
-screened = [(t, s == "1") for line in re.findall(r"\[grpo\] greedy (.*)", log)
-            for t, s in re.findall(r"(\d+):(\d)", line)]
-sampled = [(t, int(s), int(n)) for line in re.findall(r"\[grpo\] probed (.*)", log)
-           for t, s, n in re.findall(r"(\d+):(\d+)/(\d+)", line)]
-choice = json.load(open("pool-L-hr.json"))
-print(f"probe: {choice['seconds']} s; greedy screened {len(screened)}, solves {sum(s for _, s in screened)}; "
-      f"sampled {len(sampled)} greedy-failing tasks x 8: solve rate "
-      f"{sum(s for _, s, _ in sampled) / (8 * len(sampled)):.3f}, "
-      f"with a sampled success {sum(s > 0 for _, s, _ in sampled)}; pool {len(choice['task_ids'])} "
-      f"({choice['qualified']} qualified)")
-
-warm = solved_by_task("eval-warm-F.json")
-print(f"warm-F {sum(warm.values()) / len(warm):.4f} on {len(warm)} validation tasks")
-pool = choice["task_ids"]
-for step in (10, 20, 30, 40):
-    after = solved_by_task(f"eval-L-hr-step_{step}.json")
-    d = [after[k] - warm[k] for k in warm]
-    mean = sum(d) / len(d)
-    half = 1.96 * math.sqrt(sum((x - mean) ** 2 for x in d) / (len(d) - 1) / len(d))
-    on_pool = solved_by_task(f"eval-pool-L-hr-step_{step}.json")
-    print(f"L-hr step {step}: {sum(after.values()) / len(after):.4f}; gained {d.count(1)}, lost {d.count(-1)}; "
-          f"paired change {mean:+.3f} [{mean - half:+.3f}, {mean + half:+.3f}]; greedy on the pool "
-          f"{sum(on_pool.values())}/{len(on_pool)} {sorted(t for t, s in on_pool.items() if s)}")
-
-steps = [r for r in map(json.loads, open("metrics-L-hr.jsonl")) if r.get("kind") == "train"]
-by_window: dict[str, dict[int, list[bool]]] = defaultdict(lambda: defaultdict(list))
-for r in steps:
-    for task, reward in zip(r["train/task_ids"], r["train/rollout_rewards"], strict=True):
-        by_window[task][(r["step"] - 1) // 20].append(reward >= 1.0)  # shaped reward: 1 or more only when solved
-probe = {p["task_id"]: p for p in choice["probes"]}
-print("pooled task: probe solved/8, training solved per rollout in steps 1-20, 21-40, 41-60; "
-      "P(probe >= its count | training's rate)")
-improbable = 0
-for task in pool:
-    rates = [sum(v) / len(v) for _, v in sorted(by_window[task].items())]
-    overall = sum(sum(v) for v in by_window[task].values()) / sum(len(v) for v in by_window[task].values())
-    tail = binom_tail(probe[task]["solved"], probe[task]["rollouts"], overall)
-    improbable += tail < 0.01
-    print(f"  {task:>4}: {probe[task]['solved']}/8  " + "  ".join(f"{x:.2f}" for x in rates) + f"  {tail:.2g}")
-all_rollouts = [x for w in by_window.values() for v in w.values() for x in v]
-print(f"pool: probe {sum(probe[t]['solved'] for t in pool) / (8 * len(pool)):.3f}, training "
-      f"{sum(all_rollouts) / len(all_rollouts):.3f} per rollout; {improbable} of {len(pool)} tasks' probe counts "
-      f"have P < 0.01 under their training rate")
-for lo in range(0, len(steps), 20):
-    chunk = steps[lo:lo + 20]
-    solved, no_signal, secs = (sum(r[k] for r in chunk) / len(chunk) for k in (
-        "train/rewards/task_solved/mean", "train/frac_reward_zero_std", "timing/train/total_step_time"))
-    print(f"steps {chunk[0]['step']}-{chunk[-1]['step']}: solved per rollout {solved:.3f}, "
-          f"groups without signal {no_signal:.2f}, step {secs:.1f} s")
+choice = print_probe("train-L-hr.log", "pool-L-hr.json")
+print_checkpoints("L-hr", (10, 20, 30, 40))
+print_pool_training("metrics-L-hr.jsonl", choice, 20)
 
 bench = json.load(open("bench-variants.json"))["summary"]["compiled"]
 print(f"bench: step {bench['step_s']:.2f} s (generation {bench['generation_s']:.2f}, "
