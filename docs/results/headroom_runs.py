@@ -1,6 +1,7 @@
 """What the headroom-pool runs' analyse.py scripts share (headroom-pool-gpu-h200, change6-and-lr5e5-gpu-h100):
 the probe's summary from the trainer's log, each checkpoint's greedy accuracy against the warm start (paired by
-task), and each pooled task's sampled success while training against what the probe saw."""
+task), each pooled task's sampled success while training against what the probe saw, and the step benchmark's
+training variants."""
 import json
 import math
 import re
@@ -76,3 +77,15 @@ def print_pool_training(metrics: str, choice: dict, window: int) -> None:
             "train/rewards/task_solved/mean", "train/frac_reward_zero_std", "timing/train/total_step_time"))
         print(f"steps {chunk[0]['step']}-{chunk[-1]['step']}: solved per rollout {solved:.3f}, "
               f"groups without signal {no_signal:.2f}, step {secs:.1f} s")
+
+
+def print_training_variants(summary: dict, child_log: str) -> None:
+    """The step benchmark's training variants (--training-variants) and each step's seconds per variant."""
+    for name, v in summary["training_variants"].items():
+        print(f"  {name}: {v['seconds']:.2f} s/step, {v['forward_tokens']:.0f} forward tokens, "
+              f"MFU {v['mfu_training']:.1%}, "
+              f"log-prob difference mean {v['logp_mean_abs_diff']:.3f} max {v['logp_max_abs_diff']:.2f}")
+    for line in re.findall(r"\[bench\] (\{.*\})", open(child_log).read()):
+        s = json.loads(line)
+        print(f"  step {s['step']}: {s['step_s']:.1f} s; " + ", ".join(
+            f"{k[len('variant_'):-2]} {v:.2f} s" for k, v in s.items() if k.startswith("variant_")))

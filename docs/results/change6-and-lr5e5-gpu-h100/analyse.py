@@ -3,12 +3,11 @@
 task, on the 138 validation tasks and on the 16 pooled ones), and the pooled tasks' sampled success while
 training against what the probe saw."""
 import json
-import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from headroom_runs import print_checkpoints, print_pool_training, print_probe  # noqa: E402
+from headroom_runs import print_checkpoints, print_pool_training, print_probe, print_training_variants  # noqa: E402
 
 bench = json.load(open("bench/bench-variants.json"))
 summary = bench["summary"]["compiled"]
@@ -18,14 +17,7 @@ print(f"bench on {bench['gpu']}: copy {bench['ceilings']['copy_bandwidth_gb_s']:
       f"{summary['generated_tokens_per_s']:.0f} generated tok/s = {summary['roofline_fraction']:.1%} of the decode "
       f"roofline, training MFU {summary['mfu_training']:.1%}, "
       f"peak {summary['peak_memory']['timed_steps_max_allocated_mb']:.0f} MiB")
-for name, v in summary["training_variants"].items():
-    print(f"  {name}: {v['seconds']:.2f} s/step, {v['forward_tokens']:.0f} forward tokens, "
-          f"MFU {v['mfu_training']:.1%}, log-prob difference mean {v['logp_mean_abs_diff']:.4f} "
-          f"max {v['logp_max_abs_diff']:.2f}")
-for line in re.findall(r"\[bench\] (\{.*\})", open("bench/bench-child.log").read()):
-    s = json.loads(line)
-    print(f"  step {s['step']}: {s['step_s']:.1f} s; " + ", ".join(
-        f"{k[len('variant_'):-2]} {v:.2f} s" for k, v in s.items() if k.startswith("variant_")))
+print_training_variants(summary, "bench/bench-child.log")
 
 choice = print_probe("train-L-hr5.log", "pool-L-hr5.json")
 print_checkpoints("L-hr5", (10, 20, 30))

@@ -2,12 +2,11 @@
 against the warm start (paired by task, on the 138 validation tasks and on the 16 pooled ones), the pooled
 tasks' sampled success while training against what the probe saw, and the variant benchmark."""
 import json
-import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from headroom_runs import print_checkpoints, print_pool_training, print_probe  # noqa: E402
+from headroom_runs import print_checkpoints, print_pool_training, print_probe, print_training_variants  # noqa: E402
 
 choice = print_probe("train-L-hr.log", "pool-L-hr.json")
 print_checkpoints("L-hr", (10, 20, 30, 40))
@@ -18,11 +17,4 @@ print(f"bench: step {bench['step_s']:.2f} s (generation {bench['generation_s']:.
       f"training {bench['training_s']:.2f}), {bench['generated_tokens_per_s']:.0f} generated tok/s = "
       f"{bench['roofline_fraction']:.1%} of the decode roofline, "
       f"training MFU {bench['mfu_training']:.1%}; first step {bench['warmup_step_s'][0]:.1f} s")
-for name, v in bench["training_variants"].items():
-    print(f"  {name}: {v['seconds']:.2f} s/step, {v['forward_tokens']:.0f} forward tokens, "
-          f"MFU {v['mfu_training']:.1%}, "
-          f"log-prob difference mean {v['logp_mean_abs_diff']:.3f} max {v['logp_max_abs_diff']:.2f}")
-for line in re.findall(r"\[bench\] (\{.*\})", open("bench-child.log").read()):
-    s = json.loads(line)
-    print(f"  step {s['step']}: {s['step_s']:.1f} s, padded {s['variant_padded_s']:.2f} s, "
-          f"packed {s['variant_packed_s']:.2f} s")
+print_training_variants(bench, "bench-child.log")
