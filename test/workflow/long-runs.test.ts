@@ -42,12 +42,15 @@ const base = [
   'recovery.backoff.initial_s=1',
 ];
 
-/** Every execution of a workflow id, oldest first, with its history length. */
+/** Every execution of a workflow id, oldest first, with its history length. The status comes from each
+ * execution's own record (describe): the list's visibility copy can still say RUNNING just after the
+ * result has arrived. */
 async function executions(id: string): Promise<{ runId: string; status: string; events: number }[]> {
   const out: { runId: string; status: string; events: number; start: number }[] = [];
   for await (const w of env.client.workflow.list({ query: `WorkflowId = '${id}'` })) {
-    const h = await env.client.workflow.getHandle(id, w.runId).fetchHistory();
-    out.push({ runId: w.runId, status: w.status.name, events: h.events?.length ?? 0, start: w.startTime.getTime() });
+    const handle = env.client.workflow.getHandle(id, w.runId);
+    const [h, d] = await Promise.all([handle.fetchHistory(), handle.describe()]);
+    out.push({ runId: w.runId, status: d.status.name, events: h.events?.length ?? 0, start: w.startTime.getTime() });
   }
   return out.sort((a, b) => a.start - b.start).map(({ runId, status, events }) => ({ runId, status, events }));
 }
@@ -59,7 +62,12 @@ test('a run of many segments continues as new with its status, ledger and summar
     const summary = (await h.result()) as Summary;
     assert.equal(summary.state, 'completed');
     assert.equal(summary.steps.completed, STEPS);
-    const runs = await executions(h.workflowId);
+    // The list is a visibility copy, a moment behind the result: wait until it holds the completed execution.
+    let runs = await executions(h.workflowId);
+    for (const deadline = Date.now() + 15_000; runs.at(-1)?.status !== 'COMPLETED' && Date.now() < deadline;) {
+      await new Promise((r) => setTimeout(r, 250));
+      runs = await executions(h.workflowId);
+    }
     assert.ok(runs.length >= 3, `continued as new at least twice: ${JSON.stringify(runs)}`);
     assert.ok(runs.slice(0, -1).every((r) => r.status === 'CONTINUED_AS_NEW') && runs.at(-1)!.status === 'COMPLETED', JSON.stringify(runs));
     // What the first execution learnt reaches the summary written by the last one.
