@@ -27,7 +27,8 @@ def evaluate_model(model: str, tasks_path: str, out: str, *, limit: int | None =
                             max_new_tokens=gen.max_new_tokens, sampling=Sampling.validation(gen),
                             batch_size=cfg.grpo.val_batch_size or 8,
                             max_total_tokens=cfg.policy.max_total_sequence_length,
-                            compiled=compiled_generation_wanted(gen.compiled_static_cache, device))
+                            compiled=compiled_generation_wanted(gen.compiled_static_cache, device),
+                            grouped_attention=gen.grouped_decode_attention)
     summary = summarise(episodes, cfg.logger.num_val_transcripts)
     summary.update({"model": str(model), "tasks": str(tasks_path)})
     Path(out).parent.mkdir(parents=True, exist_ok=True)

@@ -104,6 +104,9 @@ class GenerationConfig:
     # (built-in) Rollouts decoded with a static KV cache and a compiled decoding step
     # (training/compiled_generation.py); null = on when the policy runs on CUDA.
     compiled_static_cache: bool | None = None
+    # (built-in) With the compiled static cache, decoding attention reads the cached key/value heads
+    # as they are grouped instead of repeating them per query head (training/grouped_decode_attention.py).
+    grouped_decode_attention: bool = True
 
 
 @dataclass

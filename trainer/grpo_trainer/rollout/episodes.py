@@ -16,6 +16,7 @@ from typing import Any
 
 from ..model.chat_format import parse_assistant_turn
 from ..training.compiled_generation import compiled_settings, static_cache_len, without_input_grad_hooks
+from ..training.grouped_decode_attention import grouped_decode_attention
 from .sampling import Sampling
 from .tool_env import env_class, tool_schemas_for, tool_set_for
 
@@ -32,7 +33,7 @@ class Episode:
 
 
 def _generate(model: Any, tokenizer: Any, prompts: list[list[int]], max_new_tokens: int,
-              sampling: Sampling, compiled: bool = False) -> list[list[int]]:
+              sampling: Sampling, compiled: bool = False, grouped_attention: bool = True) -> list[list[int]]:
     import torch
 
     batch = tokenizer.pad({"input_ids": prompts}, return_tensors="pt").to(model.device)
@@ -40,7 +41,8 @@ def _generate(model: Any, tokenizer: Any, prompts: list[list[int]], max_new_toke
     # for this call lets `generate` compile its decoding step; on CPU it is a static cache only.
     static = ({**compiled_settings(), "max_cache_len": static_cache_len(prompts, max_new_tokens)}
               if compiled else {})
-    with torch.no_grad(), without_input_grad_hooks(model):
+    with torch.no_grad(), without_input_grad_hooks(model), \
+            grouped_decode_attention(model, compiled and grouped_attention):
         out = model.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
                              eos_token_id=tokenizer.eos_token_id, use_cache=True,
                              **sampling.generate_kwargs(), **static)
@@ -78,11 +80,13 @@ def rollout_token_budget(tokenizer: Any, tasks: list[Any], *, tool_mode: str, ma
 
 def run_episodes(model: Any, tokenizer: Any, tasks: list[Any], *, tool_mode: str, max_tool_steps: int,
                  max_new_tokens: int, sampling: Sampling, batch_size: int = 8,
-                 max_total_tokens: int | None = None, compiled: bool = False) -> list[Episode]:
+                 max_total_tokens: int | None = None, compiled: bool = False,
+                 grouped_attention: bool = True) -> list[Episode]:
     """Greedy or sampled tool-calling episodes. An episode whose next turn could outgrow
     `max_total_tokens` (policy.max_total_sequence_length) ends before it: one overlong
     conversation would otherwise pad its whole batch to its length. `compiled` decodes with
-    a static KV cache (compiled on CUDA), as training's rollouts do."""
+    a static KV cache (compiled on CUDA), as training's rollouts do, with `grouped_attention`
+    (policy.generation.grouped_decode_attention) as they do."""
     episodes: list[Episode] = []
     for start in range(0, len(tasks), batch_size):
         chunk = tasks[start:start + batch_size]
@@ -105,7 +109,7 @@ def run_episodes(model: Any, tokenizer: Any, tasks: list[Any], *, tool_mode: str
                 active, prompts = [active[n] for n in fits], [prompts[n] for n in fits]
                 if not active:
                     break
-            completions = _generate(model, tokenizer, prompts, max_new_tokens, sampling, compiled)
+            completions = _generate(model, tokenizer, prompts, max_new_tokens, sampling, compiled, grouped_attention)
             still = []
             for i, prompt_ids, ids in zip(active, prompts, completions, strict=True):
                 ep = states[i]

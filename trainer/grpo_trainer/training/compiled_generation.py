@@ -37,6 +37,8 @@ Why the compiled graphs stay valid:
 * the input-embedding hooks that gradient checkpointing adds are taken off for
   each call (`without_input_grad_hooks`): with torch 2.11 they broke every
   decoding step into about ten graphs, and their growing number recompiles.
+* attention reads the cached key/value heads without repeating them
+  (training/grouped_decode_attention.py, `policy.generation.grouped_decode_attention`).
 
 `policy.generation.compiled_static_cache` (null = on when the policy runs on
 CUDA) turns it on or off; CPU runs are unchanged.
@@ -47,6 +49,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from .grouped_decode_attention import grouped_decode_attention
 
 CACHE_LEN_MULTIPLE = 256
 
@@ -78,14 +82,16 @@ class CompiledGenerationMixin:
     """Mix in before TRL's `GRPOTrainer`; call `enable_compiled_generation()` after construction."""
 
     compiled_generation = False
+    grouped_attention = True
 
-    def enable_compiled_generation(self) -> bool:
+    def enable_compiled_generation(self, grouped_attention: bool = True) -> bool:
         trainer: Any = self
         if getattr(trainer, "use_vllm", False) or getattr(trainer, "use_transformers_continuous_batching", False):
             return False
         for name, value in compiled_settings().items():
             setattr(trainer.generation_config, name, value)
         self.compiled_generation = True
+        self.grouped_attention = grouped_attention
         return True
 
     def _generate_single_turn(self, prompt_ids: list[list[int]], *args: Any, **kwargs: Any) -> Any:
@@ -94,7 +100,8 @@ class CompiledGenerationMixin:
             return super()._generate_single_turn(prompt_ids, *args, **kwargs)  # type: ignore[misc]
         trainer.generation_config.max_cache_len = static_cache_len(prompt_ids,
                                                                  trainer.generation_config.max_new_tokens)
-        with without_input_grad_hooks(trainer.model):
+        with without_input_grad_hooks(trainer.model), \
+                grouped_decode_attention(trainer.model, self.grouped_attention):
             return super()._generate_single_turn(prompt_ids, *args, **kwargs)  # type: ignore[misc]
 
 

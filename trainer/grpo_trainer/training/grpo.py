@@ -113,7 +113,8 @@ def _training_pool(cfg: TrainerConfig, tasks: list[Any], model: Any, tokenizer: 
                                 max_tool_steps=cfg.env.workplace_assistant.max_tool_steps,
                                 max_new_tokens=cfg.policy.generation.max_new_tokens,
                                 sampling=sampling, batch_size=len(batch),
-                                max_total_tokens=cfg.policy.max_total_sequence_length, compiled=compiled)
+                                max_total_tokens=cfg.policy.max_total_sequence_length, compiled=compiled,
+                                grouped_attention=cfg.policy.generation.grouped_decode_attention)
 
         def run_greedy(batch: list[Any]) -> list[Any]:
             return run(batch, Sampling.validation(cfg.policy.generation))
@@ -612,8 +613,8 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
     # Our callback prints one readable line per step; HF's printer would dump
     # every raw log dict on top of it.
     trainer.remove_callback(PrinterCallback)
-    if compiled_generation_wanted(gen.compiled_static_cache, device) and trainer.enable_compiled_generation() \
-            and rank == 0:
+    if compiled_generation_wanted(gen.compiled_static_cache, device) \
+            and trainer.enable_compiled_generation(gen.grouped_decode_attention) and rank == 0:
         print("[grpo] rollouts decode with a static KV cache and a compiled decoding step "
               "(policy.generation.compiled_static_cache)", flush=True)
     seen = trainer.accelerator.num_processes
