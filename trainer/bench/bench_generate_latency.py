@@ -183,9 +183,12 @@ def main() -> int:
         print(json.dumps(row), flush=True)
         Path(ns.out).write_text(json.dumps(result, indent=2))
     if ns.profile_batch and cuda:
-        result["profile"] = kernel_profile(run, ns.profile_batch, ns.new_tokens)
+        try:
+            result["profile"] = kernel_profile(run, ns.profile_batch, ns.new_tokens)
+        except Exception as exc:  # the timed runs above are the result; a profiler failure is only reported
+            result["profile"] = {"error": repr(exc)[:500]}
         wall = next((r["decode_step_ms"] for r in result["runs"] if r["batch"] == ns.profile_batch), None)
-        if wall:
+        if wall and "kernel_ms_per_step" in result["profile"]:
             result["profile"]["gpu_busy_share"] = round(result["profile"]["kernel_ms_per_step"] / wall, 3)
         print(json.dumps(result["profile"]), flush=True)
     Path(ns.out).write_text(json.dumps(result, indent=2))
