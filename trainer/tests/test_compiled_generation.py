@@ -49,9 +49,12 @@ class FakeGRPOTrainer:
         # As TRL 1.16 builds it (no vLLM): compilation off.
         self.generation_config = GenerationConfig(max_new_tokens=256, do_sample=True, disable_compile=True)
         self.seen: list[Any] = []
+        self.attention_seen: list[str] = []
 
     def _generate_single_turn(self, prompt_ids: list[list[int]], *args: Any, **kwargs: Any) -> Any:
         self.seen.append((len(prompt_ids), self.generation_config.max_cache_len))
+        if self.model is not None:
+            self.attention_seen.append(self.model.config._attn_implementation)
         return [[7] for _ in prompt_ids], None
 
 
@@ -71,6 +74,20 @@ def test_enabled_trainer_compiles_a_static_cache_sized_per_call() -> None:
     trainer._generate_single_turn([[1] * 1400] * 5, None, {}, 1)  # a tool turn: fewer rows, longer prompts
     # Sized by one turn's tokens, not the whole rollout's budget.
     assert trainer.seen == [(64, 1024), (5, 1792)]
+
+
+@pytest.mark.parametrize("grouped", [True, False])
+def test_rollouts_decode_with_grouped_attention_only_inside_generate(grouped: bool) -> None:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    trainer = Trainer()
+    trainer.model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64,
+                                                 num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2,
+                                                 attn_implementation="sdpa"))
+    trainer.enable_compiled_generation(grouped_attention=grouped)
+    trainer._generate_single_turn([[1] * 10] * 2, None, {}, 8)
+    assert trainer.attention_seen == ["sdpa_grouped_decode" if grouped else "sdpa"]
+    assert trainer.model.config._attn_implementation == "sdpa"  # training and checkpoints see SDPA
 
 
 def test_not_enabled_leaves_trl_generation_alone() -> None:

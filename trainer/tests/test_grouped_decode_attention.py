@@ -133,3 +133,26 @@ def test_the_model_gets_its_implementation_back_after_an_error() -> None:
     with pytest.raises(RuntimeError), grouped.grouped_decode_attention(model):
         raise RuntimeError("generate failed")
     assert model.config._attn_implementation == "sdpa"
+
+
+@pytest.mark.parametrize(("compiled", "grouped_on", "want"), [(True, True, grouped.NAME), (True, False, "sdpa"),
+                                                              (False, True, "sdpa")])
+def test_evaluation_episodes_decode_with_it_only_on_the_compiled_route(tiny_model: Any, compiled: bool,
+                                                                       grouped_on: bool, want: str) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from grpo_trainer.rollout.episodes import _generate
+    from grpo_trainer.rollout.sampling import Sampling
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    seen: list[str] = []
+    real = model.generate
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(model.config._attn_implementation)
+        return real(*args, **kwargs)
+
+    model.generate = spy
+    _generate(model, tokenizer, [[5, 6, 7], [8, 9]], 3, Sampling(0.0, 1.0, None), compiled, grouped_on)
+    assert seen == [want] and model.config._attn_implementation == "sdpa"
