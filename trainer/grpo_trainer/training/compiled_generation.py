@@ -19,6 +19,9 @@ not with vLLM or transformers' continuous batching):
   so the cache is as long as the call needs (every decoding step reads all of
   it) while a run sees only a few distinct lengths. transformers never shrinks
   the static cache within a process (`_previous_max_cache_length`).
+* inside each call, attention reads the cached key/value heads as they are grouped
+  instead of repeating them per query head (training/grouped_decode_attention.py,
+  `policy.generation.grouped_decode_attention`).
 
 Why the compiled graphs stay valid:
 * weight updates: dynamo takes the parameters as graph inputs and the CUDA
@@ -37,8 +40,6 @@ Why the compiled graphs stay valid:
 * the input-embedding hooks that gradient checkpointing adds are taken off for
   each call (`without_input_grad_hooks`): with torch 2.11 they broke every
   decoding step into about ten graphs, and their growing number recompiles.
-* attention reads the cached key/value heads without repeating them
-  (training/grouped_decode_attention.py, `policy.generation.grouped_decode_attention`).
 
 `policy.generation.compiled_static_cache` (null = on when the policy runs on
 CUDA) turns it on or off; CPU runs are unchanged.
