@@ -87,7 +87,7 @@ def main() -> int:
     ns = parser.parse_args()
 
     import torch
-    from bench_grpo_step_gpu import measure_ceilings, model_shape
+    from bench_grpo_step_gpu import decode_step_roofline_s, measure_ceilings, model_shape
     from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
 
     from grpo_trainer.training.compiled_generation import compiled_settings, static_cache_len
@@ -137,9 +137,8 @@ def main() -> int:
     def roofline(batch: int, step_s: float) -> dict[str, Any]:
         if ceilings is None:
             return {}
-        context = ns.prompt_len + ns.new_tokens / 2
-        ideal = (shape["weight_bytes"] + batch * context * shape["kv_bytes_per_token"]) \
-            / (ceilings["copy_bandwidth_gb_s"] * 1e9)
+        ideal = decode_step_roofline_s(shape, batch * (ns.prompt_len + ns.new_tokens / 2),
+                                       ceilings["copy_bandwidth_gb_s"])
         return {"roofline_step_ms": round(1e3 * ideal, 3), "roofline_tokens_per_s": round(batch / ideal, 1),
                 "roofline_fraction": round(ideal / step_s, 4),
                 "static_cache_gb": round(batch * cache_len * shape["kv_bytes_per_token"] / 1e9, 3)}

@@ -155,6 +155,12 @@ def model_shape(model: Any) -> dict[str, Any]:
             "dtype": str(next(model.parameters()).dtype)}
 
 
+def decode_step_roofline_s(shape: dict[str, Any], context_tokens: float, copy_bandwidth_gb_s: float) -> float:
+    """The decode roofline of one decoding step: every weight once plus the KV cache of `context_tokens` tokens
+    (summed over the rows still generating), read at the copy bandwidth."""
+    return (shape["weight_bytes"] + shape["kv_bytes_per_token"] * context_tokens) / (copy_bandwidth_gb_s * 1e9)
+
+
 def training_flops(tokens: float, shape: dict[str, Any], mean_len: float) -> float:
     """The FLOPs MFU counts for training `tokens` tokens: 6 N per token (forward + backward of every weight) plus
     causal attention, 6 x layers x hidden x mean sequence length per token."""
@@ -482,8 +488,7 @@ def validity_check(trainer: Any, model: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------- parent: derived numbers
 def summarise(run: dict[str, Any], warmup: int, ceil: dict[str, Any]) -> dict[str, Any]:
     m = run["model"]
-    n, w, kv = m["params"], m["weight_bytes"], m["kv_bytes_per_token"]
-    bw = ceil["copy_bandwidth_gb_s"] * 1e9
+    n = m["params"]
     peak = ceil["matmul_tflops"] * 1e12
     timed = [s for s in run["steps"] if s["step"] > warmup]
     rows = []
@@ -501,7 +506,7 @@ def summarise(run: dict[str, Any], warmup: int, ceil: dict[str, Any]) -> dict[st
             ideal += 2 * n * sum(c["prompt_lens"]) / peak
             for t in range(1, max(c["completion_lens"], default=0)):
                 ctx = sum(p + t for p, g in zip(c["prompt_lens"], c["completion_lens"], strict=True) if g > t)
-                ideal += (w + kv * ctx) / bw
+                ideal += decode_step_roofline_s(m, ctx, ceil["copy_bandwidth_gb_s"])
         trained = s.get("trained_tokens") or 0.0
         rollouts = calls[0]["batch"] if calls else 0  # the first call is every rollout's first turn
         mean_len = trained / rollouts if rollouts else 0.0
