@@ -18,6 +18,7 @@ from grpo_trainer.training.compiled_generation import (
 )
 
 from .conftest import CPU_CONFIG, GPU_CONFIG
+from .test_grouped_decode_attention import _tiny_llama
 
 
 def test_on_by_default_only_on_cuda() -> None:
@@ -78,12 +79,8 @@ def test_enabled_trainer_compiles_a_static_cache_sized_per_call() -> None:
 
 @pytest.mark.parametrize("grouped", [True, False])
 def test_rollouts_decode_with_grouped_attention_only_inside_generate(grouped: bool) -> None:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     trainer = Trainer()
-    trainer.model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64,
-                                                 num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2,
-                                                 attn_implementation="sdpa"))
+    trainer.model = _tiny_llama(heads=4, kv_heads=2)
     trainer.enable_compiled_generation(grouped_attention=grouped)
     trainer._generate_single_turn([[1] * 10] * 2, None, {}, 8)
     assert trainer.attention_seen == ["sdpa_grouped_decode" if grouped else "sdpa"]
