@@ -41,10 +41,11 @@ optimizer makes): relative error of the first 8 greedy steps' logits.
     python trainer/bench/bench_grpo_step_gpu.py --model DIR | --random-from DIR --data-dir DIR --out result.json \\
         [--modes eager,compiled] [--warmup 2] [--steps 3] [--check] [--set key=value ...]
 
-`--training-variants padded,packed,compiled,packed+compiled` (issue #15, Changes 5 and 6): every micro
-batch of every step is also run, before the step's own training, once per variant: the same inputs through
+`--training-variants padded,packed,compiled,packed+compiled,packed+varlen` (issue #15, Changes 5, 6 and 8): every
+micro batch of every step is also run, before the step's own training, once per variant: the same inputs through
 TRL's loss, forward and backward (`torch.autograd.grad`, so the step's own gradients are untouched), with
-`policy.packed_sequences` and `policy.compiled_training_forward` set as the variant's name says. Timed on the
+`policy.packed_sequences`, `policy.packed_varlen_attention` and `policy.compiled_training_forward` set as the
+variant's name says. Timed on the
 timed steps (warm-up steps compile), and each variant's completion log-probs are held against the padded
 eager path's on the same tokens. Reported per variant: seconds per step and MFU on the real tokens (forward and
 backward only, no clipping or optimizer step), the tokens its forwards ran, and the log-prob difference. These
@@ -66,6 +67,7 @@ import statistics
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -167,16 +169,18 @@ def training_flops(tokens: float, shape: dict[str, Any], mean_len: float) -> flo
     return tokens * (6 * shape["params"] + 6 * shape["layers"] * shape["hidden"] * mean_len)
 
 
-TRAINING_SWITCHES = {"packed": "packed_sequences", "compiled": "compiled_training_forward"}
+TRAINING_SWITCHES = {"packed": "packed_sequences", "varlen": "packed_varlen_attention",
+                     "compiled": "compiled_training_forward"}
 
 
 def variant_switches(name: str) -> dict[str, bool]:
-    """`padded`, `packed`, `compiled` or `packed+compiled` -> the trainer attributes that name sets."""
+    """`padded`, `packed`, `compiled`, `packed+varlen` or any `+` of them -> the trainer attributes that name
+    sets (varlen attends within packed rows, so only with packed)."""
     parts = set(name.split("+"))
     unknown = parts - {"padded", *TRAINING_SWITCHES}
-    if unknown or not parts:
-        raise SystemExit(f"--training-variants: unknown variant {name!r}; use padded, packed, compiled or "
-                         "packed+compiled")
+    if unknown or not parts or ("varlen" in parts and "packed" not in parts):
+        raise SystemExit(f"--training-variants: unknown variant {name!r}; use padded, packed, compiled, "
+                         "packed+varlen or a + of them (varlen only with packed)")
     return {attr: key in parts for key, attr in TRAINING_SWITCHES.items()}
 
 
@@ -267,6 +271,7 @@ def run_mode(ns: argparse.Namespace) -> int:
     if variants:  # the padded path runs first: every variant's log-probs are held against its
         variants = ["padded"] + [v for v in variants if v != "padded"]
     switches = {v: variant_switches(v) for v in variants}
+    failed_variants: dict[str, str] = {}  # variant -> its error; left out from then on
 
     def replay_variants(model_: Any, inputs: Any) -> None:
         # Each variant's forward + backward on this micro batch; the gradients are returned, not accumulated.
@@ -282,13 +287,22 @@ def run_mode(ns: argparse.Namespace) -> int:
         t_all = now()
         try:
             for name in variants:
+                if name in failed_variants:
+                    continue
                 for attr, on in switches[name].items():
                     setattr(trainer, attr, on)
                 t = now()
-                torch.autograd.grad(loss_inner(model_, inputs), params)
-                seconds = now() - t
-                with torch.no_grad():
-                    lp = logps_inner(model_, ids, mask, keep)[0].float()[scored]
+                try:
+                    torch.autograd.grad(loss_inner(model_, inputs), params)
+                    seconds = now() - t
+                    with torch.no_grad():
+                        lp = logps_inner(model_, ids, mask, keep)[0].float()[scored]
+                except Exception as exc:  # one variant that cannot run must not cost the others' numbers
+                    if name == "padded":
+                        raise
+                    traceback.print_exc()
+                    failed_variants[name] = f"{type(exc).__name__}: {exc}"[:2000]
+                    continue
                 reference = lp if reference is None else reference
                 diff = (lp - reference).abs()
                 if rec.cur is not None:  # warm-up steps too: their seconds are each variant's compile cost
@@ -394,7 +408,7 @@ def run_mode(ns: argparse.Namespace) -> int:
         "per_device_train_batch_size": trainer.args.per_device_train_batch_size,
         "gradient_accumulation_steps": trainer.args.gradient_accumulation_steps,
         "model": model_shape(model), "train_wall_s": round(wall, 1),
-        "dynamo_stats_after_training": graphs_after_training,
+        "dynamo_stats_after_training": graphs_after_training, "failed_training_variants": failed_variants,
         "peak_memory": {k: round(v, 1) for k, v in peak.items()},
         "steps": rec.steps,
     }
@@ -550,7 +564,9 @@ def summarise(run: dict[str, Any], warmup: int, ceil: dict[str, Any]) -> dict[st
     keys = ("step_s", "generation_s", "logprobs_s", "training_s", "other_s", "generated_tokens", "trained_tokens",
             "generated_tokens_per_s", "roofline_tokens_per_s", "roofline_fraction", "trained_tokens_per_s",
             "mfu_training", "mfu_step", "gen_mem_kb_per_token", "train_mem_kb_per_padded_token")
-    names = list(rows[0]["training_variants"]) if rows else []
+    # a variant that failed mid-run is reported under failed_training_variants, not averaged
+    names = [n for n in (rows[0]["training_variants"] if rows else [])
+             if all(n in r["training_variants"] for r in rows)]
 
     def significant(x: float) -> float:  # log-prob differences are ~1e-6 in fp32: rounding to 4 places hides them
         return float(f"{x:.3g}")
@@ -685,6 +701,9 @@ def main() -> int:
             print(f"{mode:9} training {name:16} {t['seconds']:7.3f} s/step  MFU {t['mfu_training']:.3f}  "
                   f"forward tokens {t['forward_tokens']:9.0f}  log-prob diff mean {t['logp_mean_abs_diff']:.2e} "
                   f"max {t['logp_max_abs_diff']:.2e}")
+    for mode, run in result["runs"].items():
+        for name, error in (run.get("failed_training_variants") or {}).items():
+            print(f"{mode:9} training {name:16} FAILED: {error.splitlines()[0] if error else ''}")
     ok = all(r.get("exit_code") == 0 for r in result["runs"].values())
     return 0 if ok else 1
 

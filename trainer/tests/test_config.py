@@ -39,6 +39,7 @@ def test_shipped_cpu_config_is_valid(tiny_model, task_files):
     ("grpo.num_generations_per_prompt=1", "grpo.num_generations_per_prompt"),
     ("policy.precision=float64", "policy.precision"),
     ("policy.train_micro_batch_size=0", "policy.train_micro_batch_size"),
+    ("policy.packed_varlen_attention=true", "policy.packed_varlen_attention"),  # without packed_sequences
     ("env.workplace_assistant.tools=some", "env.workplace_assistant.tools"),
     ("data.categories=email", "data.categories"),
     ("data.max_train_tasks=0", "data.max_train_tasks"),

@@ -354,16 +354,18 @@ def test_kl_penalty_scores_the_reference_model_through_both_training_switches(ti
 
 @pytest.mark.parametrize("setting", [None, "true"])
 def test_training_forward_switches_reach_the_trainer(tiny_model, task_files, tmp_path, setting):
-    """`policy.packed_sequences` and `policy.compiled_training_forward` are off unless asked for."""
+    """`policy.packed_sequences`, `policy.packed_varlen_attention` and `policy.compiled_training_forward` are off
+    unless asked for."""
     from grpo_trainer.training.grpo import build_trainer
 
     train, val = task_files
-    keys = ("policy.packed_sequences", "policy.compiled_training_forward")
+    keys = ("policy.packed_sequences", "policy.packed_varlen_attention", "policy.compiled_training_forward")
     extra = [] if setting is None else [f"{key}={setting}" for key in keys]
     cfg, _ = load_config(CPU_CONFIG, tiny_overrides(tiny_model, train, val, tmp_path) + extra)
     trainer, _, _ = build_trainer(cfg)
     expected = setting is not None
     assert trainer.packed_sequences is expected and trainer.compiled_training_forward is expected
+    assert trainer.packed_varlen_attention is expected
 
 
 def test_each_turn_gets_max_new_tokens_and_the_rollout_the_context_left(tiny_model, task_files, tmp_path):

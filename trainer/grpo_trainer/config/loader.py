@@ -182,6 +182,8 @@ def validate(cfg: TrainerConfig, check_paths: bool = True) -> list[str]:
              "must start with 'val:' or 'train:' (e.g. val:accuracy)")
     _require(bool(c.checkpoint_dir), "checkpointing.checkpoint_dir", "must not be empty")
     _require(p.train_micro_batch_size >= 1, "policy.train_micro_batch_size", "must be >= 1")
+    _require(p.packed_sequences or not p.packed_varlen_attention, "policy.packed_varlen_attention",
+             "attends within packed rows, so it needs policy.packed_sequences=true")
     _require(p.precision in ("auto", "float32", "bfloat16"), "policy.precision",
              f"expected one of auto, float32, bfloat16, got {p.precision!r}")
     _require(p.trainable_layers is None or p.trainable_layers >= 1, "policy.trainable_layers", "must be >= 1 or null")

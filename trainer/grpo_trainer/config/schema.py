@@ -133,6 +133,12 @@ class PolicyConfig:
     # the same log-probs and gradient over fewer tokens. Off: on a GPU it saves 2-3 % of a real
     # step (docs/benchmarks.md, Change 5); with compiled_training_forward, worth it in long runs.
     packed_sequences: bool = False
+    # (built-in) With packed_sequences, attend within each packed row through torch's variable-length
+    # flash attention (training/varlen_packed_attention.py) instead of SDPA over each packed sequence's
+    # full square under a block mask: the same log-probs, only the rows' own causal triangles computed.
+    # CUDA only (elsewhere the same attention runs row by row). Off until measured in a real run
+    # (docs/benchmarks.md, Change 8).
+    packed_varlen_attention: bool = False
     # (built-in) Score and train through a torch.compile'd view of the policy (dynamic shapes;
     # training/compiled_training.py): fuses the small kernels around the matrix products. Off: on an
     # H100, with packing, training took 0.55 s a step instead of 1.17, after about 286 s of compiling

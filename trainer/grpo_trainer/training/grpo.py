@@ -609,6 +609,7 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
     )
     trainer.length_grouped_batches = p.length_grouped_micro_batches
     trainer.packed_sequences = p.packed_sequences
+    trainer.packed_varlen_attention = p.packed_varlen_attention
     trainer.compiled_training_forward = p.compiled_training_forward
     # Our callback prints one readable line per step; HF's printer would dump
     # every raw log dict on top of it.

@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .varlen_packed_attention import varlen_packed_attention
+
 
 @dataclass(frozen=True)
 class Packing:
@@ -72,6 +74,20 @@ def pack(input_ids: Any, labels: Any, packing: Packing, pad_id: int) -> tuple[An
     return ids, out_labels, positions
 
 
+def sequence_starts(packing: Packing) -> list[int]:
+    """Where each packed sequence starts with the bins laid end to end (bin b from b * bin_length), then the
+    end of the last: every row is a sequence, and so is a bin's unused tail (as `pack` numbers its positions).
+    What a variable-length attention kernel takes as its cumulative sequence lengths."""
+    total = packing.num_bins * packing.bin_length
+    starts: set[int] = set()
+    for b in range(packing.num_bins):
+        base = b * packing.bin_length
+        ends = [o + n for bb, o, n in zip(packing.bins, packing.offsets, packing.lengths, strict=True) if bb == b]
+        starts.update(base + o for bb, o in zip(packing.bins, packing.offsets, strict=True) if bb == b)
+        starts.add(base + max(ends, default=0))  # the tail's start, or the next bin's when the bin is full
+    return sorted(s for s in starts if s < total) + [total]
+
+
 def unpack(per_token: Any, packing: Packing, width: int) -> Any:
     """Per-token values of the packed forward ([bins, bin_length - 1], position q scoring token q + 1, as
     TRL's fused head returns them) back in the padded layout ([rows, width - 1], the same shift), zeros
@@ -94,6 +110,8 @@ class PackedSequencesMixin:
     built without asking behaves as TRL's)."""
 
     packed_sequences: bool = False
+    # attend within each row through variable-length flash attention (varlen_packed_attention.py)
+    packed_varlen_attention: bool = False
     # GRPOTrainer's, set in its __init__
     accelerator: Any
     processing_class: Any
@@ -120,8 +138,14 @@ class PackedSequencesMixin:
             packed_ids, packed_labels, positions = pack(ids, labels, packing, pad_id)
             if torch.is_grad_enabled():
                 self.on_packed_forward(int(ids.numel()), packing.num_bins * packing.bin_length)
-            with self.accelerator.autocast():
-                out = model(input_ids=packed_ids, position_ids=positions, labels=packed_labels, fused_lm_head=True)
+            rows: dict[str, Any] = {}
+            if self.packed_varlen_attention:
+                rows = {"packed_cu_seqlens": torch.tensor(sequence_starts(packing), dtype=torch.int32,
+                                                          device=ids.device), "packed_max_length": packing.bin_length}
+            with self.accelerator.autocast(), \
+                    varlen_packed_attention(self.accelerator.unwrap_model(model), bool(rows)):
+                out = model(input_ids=packed_ids, position_ids=positions, labels=packed_labels, fused_lm_head=True,
+                            **rows)
             logps.append(unpack(out.log_probs, packing, width)[:, -logits_to_keep:])
             if compute_entropy:
                 entropies.append(unpack(out.entropy, packing, width)[:, -logits_to_keep:])
