@@ -126,6 +126,8 @@ def test_shipped_gpu_config_is_valid():
     assert warnings == []
     assert (cfg.grpo.num_prompts_per_step, cfg.grpo.num_generations_per_prompt) == (8, 8)
     assert cfg.policy.train_micro_batch_size == 16 and cfg.policy.trainable_layers is None
+    assert cfg.policy.packed_sequences and cfg.policy.packed_varlen_attention
+    assert not cfg.policy.compiled_training_forward
     assert cfg.cluster.gpus_per_node == 1 and cfg.checkpointing.save_period == cfg.grpo.val_period == 10
 
 

@@ -35,8 +35,7 @@ class TrlScoring:
     _get_per_token_logps_and_entropies = GRPOTrainer._get_per_token_logps_and_entropies
 
     def __init__(self) -> None:
-        self.accelerator = SimpleNamespace(autocast=contextlib.nullcontext, is_main_process=True,
-                                           unwrap_model=lambda model: model)
+        self.accelerator = SimpleNamespace(autocast=contextlib.nullcontext, is_main_process=True)
         self.processing_class = SimpleNamespace(pad_token_id=0)
         self.forwards: list[tuple[int, int]] = []
 

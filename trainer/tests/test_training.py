@@ -321,13 +321,17 @@ def test_activation_checkpointing_reaches_trl(tiny_model, task_files, tmp_path, 
     assert trainer.args.gradient_checkpointing is expected
 
 
-def test_packed_sequences_train_on_fewer_tokens(tiny_model, task_files, tmp_path):
+@pytest.mark.parametrize("varlen", [False, True])
+def test_packed_sequences_train_on_fewer_tokens(tiny_model, task_files, tmp_path, varlen):
     """`policy.packed_sequences=true` trains through the real trainer, its gradient's forwards on packed rows
     (training/packed_sequences.py; the equivalence of log-probs and gradient, and rows sharing a sequence,
-    are test_packed_sequences.py's)."""
+    are test_packed_sequences.py's), also attending through `policy.packed_varlen_attention`
+    (test_varlen_packed_attention.py)."""
     result = _train(tiny_model, task_files, tmp_path, "grpo.max_num_steps=2", "checkpointing.enabled=false",
-                    "grpo.val_at_start=false", "grpo.val_period=0", "policy.packed_sequences=true")
+                    "grpo.val_at_start=false", "grpo.val_period=0", "policy.packed_sequences=true",
+                    f"policy.packed_varlen_attention={str(varlen).lower()}")
     assert result.returncode == 0, result.stderr[-3000:]
+    assert ("through variable-length SDPA one row at a time" in result.stdout) is varlen
     train = metrics(tmp_path, "train")
     assert sorted(train) == [1, 2]
     for record in train.values():

@@ -117,7 +117,17 @@ def test_flash_route_speaks_this_torchs_varlen_keywords(monkeypatch: pytest.Monk
             varlen._flash_varlen(*flat, starts, 16, 0.5)
 
 
-def test_packed_scoring_with_varlen_matches_trl_and_gives_sdpa_back(monkeypatch: pytest.MonkeyPatch):
+@pytest.fixture
+def sdpa_restored() -> Any:
+    """install() routes this process's "sdpa" attention; the test's process gets transformers' own back after."""
+    from transformers import AttentionInterface
+
+    own = AttentionInterface._global_mapping["sdpa"]
+    yield own
+    AttentionInterface.register("sdpa", own)
+
+
+def test_packed_scoring_with_varlen_matches_trl(monkeypatch: pytest.MonkeyPatch, sdpa_restored: Any):
     from trl.trainer.utils import add_fused_lm_head
 
     model = _tiny_llama().float().train()
@@ -127,29 +137,41 @@ def test_packed_scoring_with_varlen_matches_trl_and_gives_sdpa_back(monkeypatch:
     monkeypatch.setattr(varlen, "_causal_by_row", lambda q, *a: (rows.append(q.shape[0]), by_row(q, *a))[1])
     ids, mask, keep = _padded(PROMPTS, COMPLETIONS, vocab=model.config.vocab_size, seed=5)
     logps_trl, entropy_trl, grads_trl = _score(TrlScoring(), model, ids, mask, keep)
-    assert rows == []
     scorer = PackedScoring()
     scorer.packed_varlen_attention = True
     logps, entropy, grads = _score(scorer, model, ids, mask, keep)
     # each of the 2 layers of each micro batch attended over that micro batch's packed tokens
     assert rows == [packed for _, packed in scorer.forwards for _layer in range(2)] and len(rows) == 4
-    assert model.config._attn_implementation == "sdpa"
     torch.testing.assert_close(logps, logps_trl, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(entropy, entropy_trl, rtol=1e-4, atol=1e-5)
     worst = max(float((a - b).abs().max() / (b.abs().max() + 1e-12)) for a, b in zip(grads, grads_trl, strict=True))
     assert worst < 1e-3, worst
 
 
-def test_switch_off_or_not_sdpa_leaves_the_model_alone():
-    for model, enabled in ((_tiny_llama(), False), (_tiny_llama("eager"), True)):
-        before = model.config._attn_implementation
-        with varlen.varlen_packed_attention(model, enabled) as used:
-            assert used is False and model.config._attn_implementation == before
+def test_installed_sdpa_leaves_every_other_call_as_it_was(sdpa_restored: Any):
+    """Generation and padded scoring run through the installed "sdpa" too: without row starts, the same values."""
+    from transformers import AttentionInterface
 
-
-def test_the_model_gets_sdpa_back_after_an_error():
     model = _tiny_llama()
-    with pytest.raises(ValueError), varlen.varlen_packed_attention(model) as used:
-        assert used and model.config._attn_implementation == varlen.NAME
-        raise ValueError("a failed forward")
-    assert model.config._attn_implementation == "sdpa"
+    ids = torch.randint(3, 300, (3, 17), generator=torch.Generator().manual_seed(2))
+    mask = torch.ones_like(ids)
+    mask[0, :5] = 0
+    with torch.no_grad():
+        before = model(input_ids=ids, attention_mask=mask).logits
+        assert varlen.install() and AttentionInterface._global_mapping["sdpa"] is varlen.packed_varlen_sdpa
+        after = model(input_ids=ids, attention_mask=mask).logits
+    assert torch.equal(before, after) and model.config._attn_implementation == "sdpa"
+
+
+def test_switch_off_passes_no_row_starts(monkeypatch: pytest.MonkeyPatch, sdpa_restored: Any):
+    from trl.trainer.utils import add_fused_lm_head
+
+    model = _tiny_llama().float()
+    add_fused_lm_head(model)
+    varlen.install()
+    seen: list[bool] = []
+    monkeypatch.setattr(varlen, "_causal_by_row", lambda *a: seen.append(True))
+    ids, mask, keep = _padded([6, 3], [4, 9], vocab=model.config.vocab_size)
+    with torch.no_grad():
+        PackedScoring()._get_per_token_logps_and_entropies(model, ids, mask, keep)
+    assert seen == []

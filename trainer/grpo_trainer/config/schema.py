@@ -130,19 +130,21 @@ class PolicyConfig:
     length_grouped_micro_batches: bool = False
     # (built-in) Run each training forward on the micro batch's rows packed end to end, each row
     # restarting its positions, instead of on TRL's padded rectangle (training/packed_sequences.py):
-    # the same log-probs and gradient over fewer tokens. Off: on a GPU it saves 2-3 % of a real
-    # step (docs/benchmarks.md, Change 5); with compiled_training_forward, worth it in long runs.
+    # the same log-probs and gradient over fewer tokens. Off here (alone it saves 2-3 % of a real GPU
+    # step, docs/benchmarks.md, Change 5); configs/builtin-gpu.yaml turns it on with
+    # packed_varlen_attention.
     packed_sequences: bool = False
     # (built-in) With packed_sequences, attend within each packed row through torch's variable-length
     # flash attention (training/varlen_packed_attention.py) instead of SDPA over each packed sequence's
     # full square under a block mask: the same log-probs, only the rows' own causal triangles computed.
-    # CUDA only (elsewhere the same attention runs row by row). Off until measured in a real run
-    # (docs/benchmarks.md, Change 8).
+    # On an H100, packed training 2.0x faster with it (docs/benchmarks.md, Change 8); on in the GPU
+    # config. Off here: without CUDA there is no flash kernel and the same attention runs row by row.
     packed_varlen_attention: bool = False
     # (built-in) Score and train through a torch.compile'd view of the policy (dynamic shapes;
     # training/compiled_training.py): fuses the small kernels around the matrix products. Off: on an
-    # H100, with packing, training took 0.55 s a step instead of 1.17, after about 286 s of compiling
-    # per trainer process, so only runs of a few hundred steps gain (docs/benchmarks.md, Change 6).
+    # H100, with packing and varlen attention, training took 0.34 s a step instead of 0.60, after
+    # about 190 s of compiling per trainer process, so only runs of several hundred steps gain
+    # (docs/benchmarks.md, Changes 6 and 8).
     # Generation has its own switch (generation.compiled_static_cache).
     compiled_training_forward: bool = False
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)

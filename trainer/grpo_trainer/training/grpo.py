@@ -614,6 +614,10 @@ def build_trainer(cfg: TrainerConfig, *, rank: int = 0, world_size: int = 1) -> 
     # Our callback prints one readable line per step; HF's printer would dump
     # every raw log dict on top of it.
     trainer.remove_callback(PrinterCallback)
+    if p.packed_varlen_attention and rank == 0:
+        where = "flash attention" if device == "cuda" else "SDPA one row at a time (no flash kernel off CUDA)"
+        print(f"[grpo] packed training forwards attend within each row through variable-length {where} "
+              "(policy.packed_varlen_attention)", flush=True)
     if compiled_generation_wanted(gen.compiled_static_cache, device) \
             and trainer.enable_compiled_generation(gen.grouped_decode_attention) and rank == 0:
         print("[grpo] rollouts decode with a static KV cache and a compiled decoding step "

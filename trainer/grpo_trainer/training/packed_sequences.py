@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .varlen_packed_attention import varlen_packed_attention
+from .varlen_packed_attention import install as install_varlen_attention
 
 
 @dataclass(frozen=True)
@@ -139,11 +139,10 @@ class PackedSequencesMixin:
             if torch.is_grad_enabled():
                 self.on_packed_forward(int(ids.numel()), packing.num_bins * packing.bin_length)
             rows: dict[str, Any] = {}
-            if self.packed_varlen_attention:
+            if self.packed_varlen_attention and install_varlen_attention():
                 rows = {"packed_cu_seqlens": torch.tensor(sequence_starts(packing), dtype=torch.int32,
                                                           device=ids.device), "packed_max_length": packing.bin_length}
-            with self.accelerator.autocast(), \
-                    varlen_packed_attention(self.accelerator.unwrap_model(model), bool(rows)):
+            with self.accelerator.autocast():
                 out = model(input_ids=packed_ids, position_ids=positions, labels=packed_labels, fused_lm_head=True,
                             **rows)
             logps.append(unpack(out.log_probs, packing, width)[:, -logits_to_keep:])

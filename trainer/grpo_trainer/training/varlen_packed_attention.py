@@ -5,13 +5,15 @@ end to end, each restarting its positions. transformers keeps each row's attenti
 building a dense block-diagonal mask, and SDPA with a dense mask cannot use its flash kernel: it runs
 the memory-efficient kernel over every packed sequence's full square, most of it masked out.
 
-`sdpa_packed_varlen` hands the same attention to torch's variable-length flash attention
+`packed_varlen_sdpa` hands the same attention to torch's variable-length flash attention
 (`torch.nn.attention.varlen.varlen_attn`), given where each row starts (`packed_cu_seqlens`, from
-packed_sequences.sequence_starts), with the grouped key/value heads as they are. It is registered
-through transformers' public `AttentionInterface` (its mask is SDPA's, which the varlen path ignores)
-and used only inside a packed training forward (`varlen_packed_attention`); any call without the row
-starts, and every call the context does not cover, is transformers' SDPA unchanged, and the model's own
-implementation is put back afterwards, so checkpoints never carry the name.
+packed_sequences.sequence_starts, passed with the packed forward), with the grouped key/value heads as
+they are. `install` puts it under transformers' own "sdpa" name through the public `AttentionInterface`:
+a call without the row starts (generation, scoring of padded rows, anything but a packed forward with the
+switch on) is transformers' SDPA function, unchanged. It is installed for the process rather than
+switched on around each forward because activation checkpointing recomputes a layer's forward during
+the backward, outside anything wrapped around the forward, and the recomputation must take the same
+route. The model's configuration is never touched, so checkpoints are as before.
 
 The flash kernel exists only on CUDA. Elsewhere the same attention runs one row at a time through
 SDPA's causal path: slower, and there so the route is the same on every device.
@@ -20,13 +22,10 @@ SDPA's causal path: slower, and there so the route is the same on every device.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-NAME = "sdpa_packed_varlen"
 # torch's varlen_attn changed keywords across releases (is_causal -> window_size; enable_gqa and scale
-# added): the ones this torch has, read once when registering, not inside a traced forward.
+# added): the ones this torch has, read once when installing, not inside a traced forward.
 _KERNEL_KEYWORDS: set[str] = set()
 
 
@@ -88,27 +87,21 @@ def _causal_by_row(q: Any, k: Any, v: Any, starts: Any, scale: float | None) -> 
     return torch.cat(rows, dim=0)
 
 
-def register() -> None:
+def available() -> bool:
+    """torch has had varlen_attn since 2.9 (the lock pins a newer one); an older torch keeps the block mask."""
+    import importlib.util
+
+    return importlib.util.find_spec("torch.nn.attention.varlen") is not None
+
+
+def install() -> bool:
+    """Route transformers' "sdpa" attention through `packed_varlen_sdpa` in this process (idempotent);
+    False, and nothing changed, where torch has no varlen_attn."""
+    if not available():
+        return False
     from torch.nn.attention import varlen
     from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
     _KERNEL_KEYWORDS.update(inspect.signature(varlen.varlen_attn).parameters)
-    AttentionInterface.register(NAME, packed_varlen_sdpa)
-    AttentionMaskInterface.register(NAME, sdpa_mask)
-
-
-@contextmanager
-def varlen_packed_attention(model: Any, enabled: bool = True) -> Iterator[bool]:
-    """Attend with `sdpa_packed_varlen` inside the block when the (unwrapped) model runs SDPA; yields whether
-    it does. The model's own implementation is back after the block."""
-    current = getattr(getattr(model, "config", None), "_attn_implementation", None)
-    if not enabled or current != "sdpa":
-        yield False
-        return
-    register()
-    model.set_attn_implementation(NAME)
-    try:
-        yield True
-    finally:
-        model.set_attn_implementation(current)
+    AttentionInterface.register("sdpa", packed_varlen_sdpa)
+    return True
