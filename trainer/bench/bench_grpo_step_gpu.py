@@ -45,11 +45,11 @@ optimizer makes): relative error of the first 8 greedy steps' logits.
 micro batch of every step is also run, before the step's own training, once per variant: the same inputs through
 TRL's loss, forward and backward (`torch.autograd.grad`, so the step's own gradients are untouched), with
 `policy.packed_sequences`, `policy.packed_varlen_attention` and `policy.compiled_training_forward` set as the
-variant's name says. Timed on the
-timed steps (warm-up steps compile), and each variant's completion log-probs are held against the padded
-eager path's on the same tokens. Reported per variant: seconds per step and MFU on the real tokens (forward and
-backward only, no clipping or optimizer step), the tokens its forwards ran, and the log-prob difference. These
-replays are left out of the step's own times.
+variant's name says. Timed on the timed steps (warm-up steps compile), and each variant's completion log-probs
+are held against the padded eager path's on the same tokens. Reported per variant: seconds per step and MFU on
+the real tokens (forward and backward only, no clipping or optimizer step), the tokens its forwards ran, and the
+log-prob difference. These replays are left out of the step's own times. A variant that fails is reported under
+`failed_training_variants` and left out from then on; the others go on.
 
 `--random-from DIR`: DIR holds a model's config.json and tokenizer; the benchmark
 builds a model of that shape with random weights (bf16, seed 0), which decode to the

@@ -1,7 +1,7 @@
 """Variable-length attention for packed training forwards (training/varlen_packed_attention.py): each packed row
-attends only to itself, with the same log-probs and gradient as TRL's padded scoring, used only inside a packed
-forward. The flash kernel itself needs CUDA; its speed is measured on a GPU (bench_grpo_step_gpu.py
---training-variants, docs/benchmarks.md, Change 8)."""
+attends only to itself, with the same log-probs and gradient as TRL's padded scoring, reached only by packed
+forwards with the switch on; every other call is transformers' SDPA as before. The flash kernel itself needs
+CUDA; its speed is measured on a GPU (bench_grpo_step_gpu.py --training-variants, docs/benchmarks.md, Change 8)."""
 
 from __future__ import annotations
 

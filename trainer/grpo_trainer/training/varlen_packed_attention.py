@@ -102,6 +102,7 @@ def install() -> bool:
     from torch.nn.attention import varlen
     from transformers import AttentionInterface
 
-    _KERNEL_KEYWORDS.update(inspect.signature(varlen.varlen_attn).parameters)
+    if not _KERNEL_KEYWORDS:
+        _KERNEL_KEYWORDS.update(inspect.signature(varlen.varlen_attn).parameters)
     AttentionInterface.register("sdpa", packed_varlen_sdpa)
     return True
