@@ -41,7 +41,8 @@ optimizer makes): relative error of the first 8 greedy steps' logits.
     python trainer/bench/bench_grpo_step_gpu.py --model DIR | --random-from DIR --data-dir DIR --out result.json \\
         [--modes eager,compiled] [--warmup 2] [--steps 3] [--check] [--set key=value ...]
 
-`--training-variants padded,packed,compiled,packed+compiled,packed+varlen` (issue #15, Changes 5, 6 and 8): every
+`--training-variants padded,packed,compiled,packed+compiled,packed+varlen,packed+varlen+bins` (issue #15, Changes 5,
+6, 8 and 9; `bins` packs varlen's rows as Change 8 did, in bins as long as the longest row, not one sequence): every
 micro batch of every step is also run, before the step's own training, once per variant: the same inputs through
 TRL's loss, forward and backward (`torch.autograd.grad`, so the step's own gradients are untouched), with
 `policy.packed_sequences`, `policy.packed_varlen_attention` and `policy.compiled_training_forward` set as the
@@ -170,17 +171,20 @@ def training_flops(tokens: float, shape: dict[str, Any], mean_len: float) -> flo
 
 
 TRAINING_SWITCHES = {"packed": "packed_sequences", "varlen": "packed_varlen_attention",
-                     "compiled": "compiled_training_forward"}
+                     "bins": "varlen_in_bins", "compiled": "compiled_training_forward"}
 
 
 def variant_switches(name: str) -> dict[str, bool]:
     """`padded`, `packed`, `compiled`, `packed+varlen` or any `+` of them -> the trainer attributes that name
-    sets (varlen attends within packed rows, so only with packed)."""
+    sets (varlen attends within packed rows, so only with packed; `bins` keeps varlen's rows in Change 8's
+    bins instead of one sequence, so only with varlen)."""
     parts = set(name.split("+"))
     unknown = parts - {"padded", *TRAINING_SWITCHES}
-    if unknown or not parts or ("varlen" in parts and "packed" not in parts):
+    if (unknown or not parts or ("varlen" in parts and "packed" not in parts)
+            or ("bins" in parts and "varlen" not in parts)):
         raise SystemExit(f"--training-variants: unknown variant {name!r}; use padded, packed, compiled, "
-                         "packed+varlen or a + of them (varlen only with packed)")
+                         "packed+varlen, packed+varlen+bins or a + of them (varlen only with packed, bins only "
+                         "with varlen)")
     return {attr: key in parts for key, attr in TRAINING_SWITCHES.items()}
 
 
@@ -275,14 +279,11 @@ def run_mode(ns: argparse.Namespace) -> int:
 
     def replay_variants(model_: Any, inputs: Any) -> None:
         # Each variant's forward + backward on this micro batch; the gradients are returned, not accumulated.
-        from grpo_trainer.training.packed_sequences import plan_packing
-
         saved = {attr: getattr(trainer, attr) for attr in TRAINING_SWITCHES.values()}
         params = [p for p in model_.parameters() if p.requires_grad]
         ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
         mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
         keep, scored = inputs["completion_ids"].size(1), inputs["completion_mask"].bool()
-        packing = plan_packing(mask)
         reference = None
         t_all = now()
         try:
@@ -310,8 +311,11 @@ def run_mode(ns: argparse.Namespace) -> int:
                         "seconds": 0.0, "forward_tokens": 0, "logp_max_abs_diff": 0.0, "logp_abs_diff_sum": 0.0,
                         "scored_tokens": 0})
                     v["seconds"] += seconds
-                    v["forward_tokens"] += (packing.num_bins * packing.bin_length if switches[name]["packed_sequences"]
-                                            else int(ids.numel()))
+                    if switches[name]["packed_sequences"]:
+                        packing = trainer.plan_packed_forward(mask)
+                        v["forward_tokens"] += packing.num_bins * packing.bin_length
+                    else:
+                        v["forward_tokens"] += int(ids.numel())
                     v["logp_max_abs_diff"] = max(v["logp_max_abs_diff"], float(diff.max()) if diff.numel() else 0.0)
                     v["logp_abs_diff_sum"] += float(diff.sum())
                     v["scored_tokens"] += int(diff.numel())

@@ -47,18 +47,23 @@ class PackedScoring(PackedSequencesMixin, TrlScoring):
         self.forwards.append((padded, packed))
 
 
-def test_plan_places_every_row_once_without_overlap():
+@pytest.mark.parametrize("one_sequence", [False, True], ids=["bins", "one-sequence"])
+def test_plan_places_every_row_once_without_overlap(one_sequence: bool):
     _, mask, _ = _padded(PROMPTS, COMPLETIONS, vocab=50)
-    plan = plan_packing(mask)
+    plan = plan_packing(mask, one_sequence=one_sequence)
     lengths = [p + c for p, c in zip(PROMPTS, COMPLETIONS, strict=True)]
-    assert plan.lengths == lengths and plan.bin_length == max(lengths)
+    assert plan.lengths == lengths
     used: dict[int, set[int]] = {}
     for b, o, n in zip(plan.bins, plan.offsets, plan.lengths, strict=True):
         cells = set(range(o, o + n))
         assert o + n <= plan.bin_length and not (used.setdefault(b, set()) & cells)
         used[b] |= cells
-    assert plan.num_bins < len(lengths)  # 8 rows fit in fewer sequences than rows
-    assert plan.num_bins * plan.bin_length < mask.numel()
+    if one_sequence:  # every row end to end, not one padding token
+        assert (plan.num_bins, plan.bin_length) == (1, sum(lengths)) and used[0] == set(range(sum(lengths)))
+    else:
+        assert plan.bin_length == max(lengths)
+        assert plan.num_bins < len(lengths)  # 8 rows fit in fewer sequences than rows
+        assert sum(lengths) < plan.num_bins * plan.bin_length < mask.numel()
 
 
 def _tiny(tiny_model: Path) -> torch.nn.Module:
@@ -114,6 +119,7 @@ def test_plan_handles_single_tokens_and_single_rows(lengths: list[int]):
     mask = torch.zeros(len(lengths), max(lengths) + 2, dtype=torch.long)
     for r, n in enumerate(lengths):
         mask[r, 2:2 + n] = 1
-    plan = plan_packing(mask)
-    assert plan.starts == [2] * len(lengths) and sorted(plan.lengths) == sorted(lengths)
-    assert sum(plan.lengths) <= plan.num_bins * plan.bin_length
+    for one_sequence in (False, True):
+        plan = plan_packing(mask, one_sequence=one_sequence)
+        assert plan.starts == [2] * len(lengths) and sorted(plan.lengths) == sorted(lengths)
+        assert sum(plan.lengths) <= plan.num_bins * plan.bin_length

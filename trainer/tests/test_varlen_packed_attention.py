@@ -127,7 +127,8 @@ def sdpa_restored() -> Any:
     AttentionInterface.register("sdpa", own)
 
 
-def test_packed_scoring_with_varlen_matches_trl(monkeypatch: pytest.MonkeyPatch, sdpa_restored: Any):
+@pytest.mark.parametrize("in_bins", [False, True], ids=["one-sequence", "bins"])
+def test_packed_scoring_with_varlen_matches_trl(monkeypatch: pytest.MonkeyPatch, sdpa_restored: Any, in_bins: bool):
     from trl.trainer.utils import add_fused_lm_head
 
     model = _tiny_llama().float().train()
@@ -138,10 +139,14 @@ def test_packed_scoring_with_varlen_matches_trl(monkeypatch: pytest.MonkeyPatch,
     ids, mask, keep = _padded(PROMPTS, COMPLETIONS, vocab=model.config.vocab_size, seed=5)
     logps_trl, entropy_trl, grads_trl = _score(TrlScoring(), model, ids, mask, keep)
     scorer = PackedScoring()
-    scorer.packed_varlen_attention = True
+    scorer.packed_varlen_attention, scorer.varlen_in_bins = True, in_bins
     logps, entropy, grads = _score(scorer, model, ids, mask, keep)
     # each of the 2 layers of each micro batch attended over that micro batch's packed tokens
     assert rows == [packed for _, packed in scorer.forwards for _layer in range(2)] and len(rows) == 4
+    real = [int(mask[start:start + 4].sum()) for start in (0, 4)]  # _score's micro batches of 4 rows
+    packed = [n for _, n in scorer.forwards]
+    # one sequence runs no padding (Change 9); these micro batches leave room in Change 8's bins
+    assert all((p > r) if in_bins else (p == r) for p, r in zip(packed, real, strict=True)), (packed, real)
     torch.testing.assert_close(logps, logps_trl, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(entropy, entropy_trl, rtol=1e-4, atol=1e-5)
     worst = max(float((a - b).abs().max() / (b.abs().max() + 1e-12)) for a, b in zip(grads, grads_trl, strict=True))

@@ -10,6 +10,10 @@ cache) as packed sequences and keeps each row's attention to itself, so a row's 
 it would get alone. The per-token log-probs (and entropies) are then put back in TRL's layout, so the
 loss, the masks and the advantages see exactly what they saw before.
 
+With `policy.packed_varlen_attention` (Change 8) attention follows the row starts, not the sequences, so
+the rows go end to end into one sequence with no padding at all (Change 9): bins as long as the longest
+row left a third of the packed tokens empty in real runs.
+
 A rotary model sees only relative positions, so starting each row at 0 instead of after its left
 padding changes nothing but rounding. Multimodal inputs, and MoE models' auxiliary loss, keep TRL's
 own path.
@@ -34,13 +38,15 @@ class Packing:
     bin_length: int
 
 
-def plan_packing(attention_mask: Any) -> Packing:
-    """First-fit decreasing of the rows' real lengths into bins as long as the longest row. A row's real
-    tokens are contiguous in TRL's layout: left-padded prompt, then the completion, padded on the right."""
+def plan_packing(attention_mask: Any, one_sequence: bool = False) -> Packing:
+    """First-fit decreasing of the rows' real lengths into bins as long as the longest row, or, with
+    `one_sequence`, all of them into one bin exactly as long as their sum (only for attention that reads the
+    row starts: a block mask over it would be the whole micro batch squared). A row's real tokens are
+    contiguous in TRL's layout: left-padded prompt, then the completion, padded on the right."""
     mask = attention_mask.bool()
     lengths = mask.sum(dim=1).tolist()
     starts = mask.int().argmax(dim=1).tolist()
-    capacity = max(max(lengths, default=1), 1)
+    capacity = max(sum(lengths) if one_sequence else max(lengths, default=1), 1)
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     free: list[int] = []
     bins, offsets = [0] * len(lengths), [0] * len(lengths)
@@ -112,6 +118,8 @@ class PackedSequencesMixin:
     packed_sequences: bool = False
     # attend within each row through variable-length flash attention (varlen_packed_attention.py)
     packed_varlen_attention: bool = False
+    # with varlen, keep Change 8's bins instead of one sequence: only the benchmark sets it, to measure Change 9
+    varlen_in_bins: bool = False
     # GRPOTrainer's, set in its __init__
     accelerator: Any
     processing_class: Any
@@ -134,14 +142,16 @@ class PackedSequencesMixin:
             ids, mask = input_ids[start:start + batch_size], attention_mask[start:start + batch_size]
             labels = ids.masked_fill(mask == 0, -100)
             labels[:, :-logits_to_keep] = -100  # only completion tokens are scored, as TRL does
-            packing = plan_packing(mask)
+            packing = self.plan_packed_forward(mask)
             packed_ids, packed_labels, positions = pack(ids, labels, packing, pad_id)
             if torch.is_grad_enabled():
                 self.on_packed_forward(int(ids.numel()), packing.num_bins * packing.bin_length)
             rows: dict[str, Any] = {}
-            if self.packed_varlen_attention and install_varlen_attention():
+            if self.varlen_route():
+                # no packed sequence (a row, or a bin's unused tail) is longer than the longest row
                 rows = {"packed_cu_seqlens": torch.tensor(sequence_starts(packing), dtype=torch.int32,
-                                                          device=ids.device), "packed_max_length": packing.bin_length}
+                                                          device=ids.device),
+                        "packed_max_length": max(max(packing.lengths), 1)}
             with self.accelerator.autocast():
                 out = model(input_ids=packed_ids, position_ids=positions, labels=packed_labels, fused_lm_head=True,
                             **rows)
@@ -149,6 +159,13 @@ class PackedSequencesMixin:
             if compute_entropy:
                 entropies.append(unpack(out.entropy, packing, width)[:, -logits_to_keep:])
         return torch.cat(logps, dim=0), (torch.cat(entropies, dim=0) if compute_entropy else None), None
+
+    def varlen_route(self) -> bool:
+        return self.packed_varlen_attention and install_varlen_attention()
+
+    def plan_packed_forward(self, attention_mask: Any) -> Packing:
+        """How this trainer packs a micro batch with its switches as they are now."""
+        return plan_packing(attention_mask, one_sequence=self.varlen_route() and not self.varlen_in_bins)
 
     def on_packed_forward(self, padded: int, packed: int) -> None:
         """Called for every forward that builds a gradient, with the tokens TRL's padded layout would
