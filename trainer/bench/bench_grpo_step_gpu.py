@@ -18,8 +18,10 @@ Per timed step (steps after `--warmup`), all times with `torch.cuda.synchronize(
 * training: forward + backward (`training_step` minus the scoring inside it) + gradient
   clipping + optimizer step;
 * other: the rest (chat templates, tools, rewards, TRL's bookkeeping, callbacks).
-Tokens: generated = tokens the policy sampled (tool results excluded); trained = prompt +
-completion tokens through forward/backward (TRL's `num_tokens`, our `train/trained_tokens`).
+Tokens: generated = tokens the policy sampled (tool results excluded); real = every token a
+training forward and backward runs through except padding: prompt, sampled tokens and tool
+results, which later tokens attend to, so their activations are computed and differentiated;
+trained = TRL's `num_tokens` (our `train/trained_tokens`), which leaves the tool results out.
 
 Ceilings, per step:
 * decode roofline: for every `generate` call, prefill = 2 N x prompt tokens at the matmul
@@ -27,9 +29,11 @@ Ceilings, per step:
   weights (bf16, N params, the tied LM head once) + the KV cache of every row still
   generating (layers x 2 x kv_heads x head_dim x 2 bytes per token of its context).
   `roofline_fraction` = that ideal time / measured generation time.
-* MFU: training FLOPs = 6 N x trained tokens + causal attention 6 x layers x hidden x
+* MFU: training FLOPs = 6 N x real tokens + causal attention 6 x layers x hidden x
   mean length per token, over training time and the measured matmul rate; `mfu_step`
   also counts generation (2 N per prompt and generated token) and log-probs, over the step.
+  (Before 2026-12-06 MFU counted TRL's `num_tokens`, 1.3-1.5x fewer tokens on real tool turns:
+  docs/benchmarks.md, Change 9.)
 Peak GPU memory: `torch.cuda.max_memory_allocated` / `_reserved` over the timed steps
 (and over the whole child, compilation included).
 
@@ -332,7 +336,8 @@ def run_mode(ns: argparse.Namespace) -> int:
         fold_peak()
         if rec.cur is not None:
             rows, length = inputs["prompt_ids"].size(0), inputs["prompt_ids"].size(1) + inputs["completion_ids"].size(1)
-            rec.cur.setdefault("micro_batches", []).append({"rows": rows, "padded_len": length,
+            real = int(inputs["prompt_mask"].sum()) + int(inputs["completion_mask"].sum())
+            rec.cur.setdefault("micro_batches", []).append({"rows": rows, "padded_len": length, "real_tokens": real,
                                                             "mem_before_mb": round(memory_now()[0], 1)})
         return loss_inner(model_, inputs, *a, **k)
 
@@ -526,10 +531,11 @@ def summarise(run: dict[str, Any], warmup: int, ceil: dict[str, Any]) -> dict[st
                 ctx = sum(p + t for p, g in zip(c["prompt_lens"], c["completion_lens"], strict=True) if g > t)
                 ideal += decode_step_roofline_s(m, ctx, ceil["copy_bandwidth_gb_s"])
         trained = s.get("trained_tokens") or 0.0
+        real = sum(x.get("real_tokens", 0) for x in s.get("micro_batches", []))
         rollouts = calls[0]["batch"] if calls else 0  # the first call is every rollout's first turn
-        mean_len = trained / rollouts if rollouts else 0.0
-        train_flops = training_flops(trained, m, mean_len)
-        step_flops = train_flops + 2 * n * (generated + prompt_tokens) + (2 * n * trained if lp else 0.0)
+        mean_len = real / rollouts if rollouts else 0.0
+        train_flops = training_flops(real, m, mean_len)
+        step_flops = train_flops + 2 * n * (generated + prompt_tokens) + (2 * n * real if lp else 0.0)
         # Memory per token, for sizing: generation (the first call: its KV cache and prefill) per token of its
         # longest sequence x rows; training per padded token of a micro batch (forward + backward).
         gen_kb = train_kb = None
@@ -552,11 +558,12 @@ def summarise(run: dict[str, Any], warmup: int, ceil: dict[str, Any]) -> dict[st
             "generation_s": gen, "logprobs_s": lp, "training_s": train,
             "other_s": step_s - gen - lp - train, "generate_calls": len(calls),
             "generate_batches": [c["batch"] for c in calls], "max_cache_len": [c["max_cache_len"] for c in calls],
-            "generated_tokens": generated, "trained_tokens": trained,
+            "generated_tokens": generated, "trained_tokens": trained, "real_tokens": real,
             "generated_tokens_per_s": generated / gen if gen else None,
             "roofline_generation_s": ideal, "roofline_tokens_per_s": generated / ideal if ideal else None,
             "roofline_fraction": ideal / gen if gen else None,
             "trained_tokens_per_s": trained / train if train else None,
+            "real_tokens_per_s": real / train if train else None,
             "mfu_training": train_flops / train / peak if train else None,
             "mfu_step": step_flops / step_s / peak,
         })
@@ -566,7 +573,8 @@ def summarise(run: dict[str, Any], warmup: int, ceil: dict[str, Any]) -> dict[st
         return round(statistics.mean(vals), 4) if vals else None
 
     keys = ("step_s", "generation_s", "logprobs_s", "training_s", "other_s", "generated_tokens", "trained_tokens",
-            "generated_tokens_per_s", "roofline_tokens_per_s", "roofline_fraction", "trained_tokens_per_s",
+            "real_tokens", "generated_tokens_per_s", "roofline_tokens_per_s", "roofline_fraction",
+            "trained_tokens_per_s", "real_tokens_per_s",
             "mfu_training", "mfu_step", "gen_mem_kb_per_token", "train_mem_kb_per_padded_token")
     # a variant that failed mid-run is reported under failed_training_variants, not averaged
     names = [n for n in (rows[0]["training_variants"] if rows else [])
@@ -692,13 +700,13 @@ def main() -> int:
         result["speedup"]["step_time"] = round(s["eager"]["step_s"] / s["compiled"]["step_s"], 2)
     write()
     print(f"{'mode':9} {'step_s':>7} {'gen_s':>6} {'lp_s':>5} {'train_s':>7} {'other_s':>7} {'gen tok/s':>9} "
-          f"{'roofline':>8} {'train tok/s':>11} {'MFU tr':>6} {'MFU st':>6} {'peak MiB':>8}")
+          f"{'roofline':>8} {'real tok/s':>11} {'MFU tr':>6} {'MFU st':>6} {'peak MiB':>8}")
     for mode, v in s.items():
         def f(key: str, spec: str, v: dict[str, Any] = v) -> str:
             return format(v[key], spec) if v.get(key) is not None else "-"
         print(f"{mode:9} {f('step_s', '7.2f')} {f('generation_s', '6.2f')} {f('logprobs_s', '5.2f')} "
               f"{f('training_s', '7.2f')} {f('other_s', '7.2f')} {f('generated_tokens_per_s', '9.0f')} "
-              f"{f('roofline_fraction', '8.3f')} {f('trained_tokens_per_s', '11.0f')} {f('mfu_training', '6.3f')} "
+              f"{f('roofline_fraction', '8.3f')} {f('real_tokens_per_s', '11.0f')} {f('mfu_training', '6.3f')} "
               f"{f('mfu_step', '6.3f')} {v['peak_memory']['timed_steps_max_allocated_mb']:8.0f}")
     for mode, v in s.items():
         for name, t in v.get("training_variants", {}).items():
