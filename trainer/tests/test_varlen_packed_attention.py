@@ -180,3 +180,35 @@ def test_switch_off_passes_no_row_starts(monkeypatch: pytest.MonkeyPatch, sdpa_r
     with torch.no_grad():
         PackedScoring()._get_per_token_logps_and_entropies(model, ids, mask, keep)
     assert seen == []
+
+
+@pytest.mark.parametrize("varlen_on", [True, False], ids=["varlen", "block-mask"])
+def test_varlen_forwards_build_no_token_by_token_mask(monkeypatch: pytest.MonkeyPatch, sdpa_restored: Any,
+                                                      varlen_on: bool):
+    """With the row starts the mask is a stand-in; without them transformers builds the packed block mask."""
+    import transformers.models.llama.modeling_llama as llama
+    from trl.trainer.utils import add_fused_lm_head
+
+    built: list[tuple[int, ...]] = []
+    create = llama.create_causal_mask
+    monkeypatch.setattr(llama, "create_causal_mask", lambda **k: (lambda m: (built.append(tuple(m.shape)), m)[1])(
+        create(**k)))
+    model = _tiny_llama().float()
+    add_fused_lm_head(model, outputs=("log_probs", "entropy"))
+    ids, mask, keep = _padded(PROMPTS, COMPLETIONS, vocab=model.config.vocab_size, seed=5)
+    scorer = PackedScoring()
+    scorer.packed_varlen_attention = varlen_on
+    logps, _, _ = _score(scorer, model, ids, mask, keep)
+    packed = [n for _, n in scorer.forwards]
+    assert len(built) == len(packed) == 2 and logps.abs().sum() > 0
+    if varlen_on:
+        assert all(shape[-2:] == (0, 0) for shape in built), built
+    else:  # bins of the longest row, each its own square
+        assert all(shape[-1] == shape[-2] > 0 for shape in built), built
+
+
+def test_varlen_refuses_attention_dropout_it_cannot_apply():
+    q, k, v = _qkv()
+    with pytest.raises(RuntimeError, match="policy.packed_varlen_attention"):
+        varlen.packed_varlen_sdpa(Attention(3), q, k, v, varlen.mask_stand_in(q.device), dropout=0.1,
+                                  scaling=DIM ** -0.5, packed_cu_seqlens=torch.tensor(STARTS, dtype=torch.int32))

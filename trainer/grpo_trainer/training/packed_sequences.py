@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .varlen_packed_attention import install as install_varlen_attention
+from .varlen_packed_attention import mask_stand_in
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ class PackedSequencesMixin:
                 # no packed sequence (a row, or a bin's unused tail) is longer than the longest row
                 rows = {"packed_cu_seqlens": torch.tensor(sequence_starts(packing), dtype=torch.int32,
                                                           device=ids.device),
-                        "packed_max_length": max(max(packing.lengths), 1)}
+                        "packed_max_length": max(max(packing.lengths), 1), "attention_mask": mask_stand_in(ids.device)}
             with self.accelerator.autocast():
                 out = model(input_ids=packed_ids, position_ids=positions, labels=packed_labels, fused_lm_head=True,
                             **rows)

@@ -36,9 +36,12 @@ def packed_varlen_sdpa(module: Any, query: Any, key: Any, value: Any, attention_
     at `packed_cu_seqlens` in the bins laid end to end; returns (bins, length, heads, dim) as SDPA's does."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    if packed_cu_seqlens is None or query.shape[2] != key.shape[2] or dropout:
+    if packed_cu_seqlens is None or query.shape[2] != key.shape[2]:  # not a packed forward (those have no cache)
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       **kwargs)
+    if dropout:  # the packed forward's mask is only a stand-in (mask_stand_in): SDPA cannot take over
+        raise RuntimeError(f"policy.packed_varlen_attention: this model's attention applies dropout {dropout} in "
+                           "training, which the variable-length kernel cannot; switch it off for this model")
     bins, heads, length, dim = query.shape
     tokens = bins * length
     q = query.transpose(1, 2).reshape(tokens, heads, dim)
@@ -50,6 +53,16 @@ def packed_varlen_sdpa(module: Any, query: Any, key: Any, value: Any, attention_
     else:
         out = _causal_by_row(q, k, v, packed_cu_seqlens, scaling)
     return out.reshape(bins, length, heads, value.shape[-1]), None
+
+
+def mask_stand_in(device: Any) -> Any:
+    """What a packed forward passes as its attention mask when the row starts carry the mask: transformers returns
+    a 4D mask as it is, so it does not build the (tokens x tokens) one for packed position ids, which grows with
+    the square of the micro batch (one sequence of 64 rows of 1,200 tokens: 5.9 GB) and which this route never
+    reads."""
+    import torch
+
+    return torch.zeros((1, 1, 0, 0), dtype=torch.bool, device=device)
 
 
 def _flash_varlen(q: Any, k: Any, v: Any, starts: Any, longest: int, scale: float | None) -> Any:
