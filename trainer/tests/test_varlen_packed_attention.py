@@ -191,8 +191,13 @@ def test_varlen_forwards_build_no_token_by_token_mask(monkeypatch: pytest.Monkey
 
     built: list[tuple[int, ...]] = []
     create = llama.create_causal_mask
-    monkeypatch.setattr(llama, "create_causal_mask", lambda **k: (lambda m: (built.append(tuple(m.shape)), m)[1])(
-        create(**k)))
+
+    def recording_create_causal_mask(**kwargs: Any) -> Any:
+        mask_ = create(**kwargs)
+        built.append(tuple(mask_.shape))
+        return mask_
+
+    monkeypatch.setattr(llama, "create_causal_mask", recording_create_causal_mask)
     model = _tiny_llama().float()
     add_fused_lm_head(model, outputs=("log_probs", "entropy"))
     ids, mask, keep = _padded(PROMPTS, COMPLETIONS, vocab=model.config.vocab_size, seed=5)

@@ -12,7 +12,7 @@ loss, the masks and the advantages see exactly what they saw before.
 
 With `policy.packed_varlen_attention` (Change 8) attention follows the row starts, not the sequences, so
 the rows go end to end into one sequence with no padding at all (Change 9): bins as long as the longest
-row left a third of the packed tokens empty in real runs.
+row left about a tenth of the packed tokens empty in real runs.
 
 A rotary model sees only relative positions, so starting each row at 0 instead of after its left
 padding changes nothing but rounding. Multimodal inputs, and MoE models' auxiliary loss, keep TRL's
@@ -162,6 +162,7 @@ class PackedSequencesMixin:
         return torch.cat(logps, dim=0), (torch.cat(entropies, dim=0) if compute_entropy else None), None
 
     def varlen_route(self) -> bool:
+        """Whether packed forwards attend through the variable-length kernel: switched on, and this torch has it."""
         return self.packed_varlen_attention and install_varlen_attention()
 
     def plan_packed_forward(self, attention_mask: Any) -> Packing:
