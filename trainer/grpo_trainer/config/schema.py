@@ -138,7 +138,8 @@ class PolicyConfig:
     # flash attention (training/varlen_packed_attention.py) instead of SDPA over each packed sequence's
     # full square under a block mask: the same log-probs, only the rows' own causal triangles computed,
     # and the micro batch runs as one sequence with no padding. On an H100, packed training 2.0x faster
-    # with it (docs/benchmarks.md, Changes 8 and 9); on in the GPU config. Off here: without CUDA there is no flash kernel and the same attention runs row by row.
+    # with it (docs/benchmarks.md, Changes 8 and 9); on in the GPU config. Off here: without CUDA there
+    # is no flash kernel and the same attention runs row by row.
     packed_varlen_attention: bool = False
     # (built-in) Score and train through a torch.compile'd view of the policy (dynamic shapes;
     # training/compiled_training.py): fuses the small kernels around the matrix products. Off: on an
