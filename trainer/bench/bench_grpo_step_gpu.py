@@ -34,7 +34,9 @@ Ceilings, per step:
   also counts generation (2 N per prompt and generated token) and log-probs, over the step.
   (Before 2026-12-06 MFU counted TRL's `num_tokens`, 1.3-1.5x fewer tokens on real tool turns:
   docs/benchmarks.md, Change 9.)
-Peak GPU memory: `torch.cuda.max_memory_allocated` / `_reserved` over the timed steps
+Compiling: every step records `graphs_compiled`, the graphs torch.compile built during it; timed steps that
+built any are listed as `timed_steps_that_compiled` and warned about, since their times include compiling
+(raise --warmup). Peak GPU memory: `torch.cuda.max_memory_allocated` / `_reserved` over the timed steps
 (and over the whole child, compilation included).
 
 `--check` (compiled mode): after training, the graphs built during training are checked
@@ -212,8 +214,18 @@ def step_line(step: dict[str, Any]) -> dict[str, Any]:
     """A step's phases and each training variant's seconds, rounded: the child's progress line."""
     line = {k: round(v, 2) for k, v in step.items() if k.endswith("_s") and isinstance(v, float)}
     line["step"] = step["step"]
+    line["graphs_compiled"] = step.get("graphs_compiled", 0)
     line.update({f"variant_{name}_s": round(v["seconds"], 2) for name, v in step.get("variants", {}).items()})
     return line
+
+
+def dynamo_graphs() -> int:
+    """Graphs torch.compile has built in this process so far (recompiles included). A step that builds one
+    spends part of its time compiling: with one micro batch a step, a warm-up step runs only one shape, and at 64
+    rows the first timed step trained 3.3x slower than the second (docs/benchmarks.md, Change 9)."""
+    import torch._dynamo.utils as dynamo_utils
+
+    return int(dynamo_utils.counters["stats"]["unique_graphs"])
 
 
 def run_mode(ns: argparse.Namespace) -> int:
@@ -380,7 +392,7 @@ def run_mode(ns: argparse.Namespace) -> int:
             if st.global_step == ns.warmup:
                 fold_peak()
                 rec.timed = True
-            rec.cur = {"step": st.global_step + 1, "t0": now()}
+            rec.cur = {"step": st.global_step + 1, "t0": now(), "graphs_before": dynamo_graphs()}
 
         def on_pre_optimizer_step(self, args: Any, st: Any, control: Any, **_: Any) -> None:
             rec.t_pre_opt = now()
@@ -392,6 +404,7 @@ def run_mode(ns: argparse.Namespace) -> int:
         def on_step_end(self, args: Any, st: Any, control: Any, **_: Any) -> None:
             assert rec.cur is not None
             rec.cur["step_s"] = now() - rec.cur.pop("t0")
+            rec.cur["graphs_compiled"] = dynamo_graphs() - rec.cur.pop("graphs_before")
             rec.steps.append(rec.cur)
             # One line a step, so that a run stopped by its time limit still shows where its steps went.
             print("[bench] " + json.dumps(step_line(rec.cur)), flush=True)
@@ -565,7 +578,7 @@ def summarise(run: dict[str, Any], warmup: int, ceil: dict[str, Any]) -> dict[st
             "trained_tokens_per_s": trained / train if train else None,
             "real_tokens_per_s": real / train if train else None,
             "mfu_training": train_flops / train / peak if train else None,
-            "mfu_step": step_flops / step_s / peak,
+            "mfu_step": step_flops / step_s / peak, "graphs_compiled": s.get("graphs_compiled", 0),
         })
 
     def mean(key: str) -> float | None:
@@ -590,8 +603,10 @@ def summarise(run: dict[str, Any], warmup: int, ceil: dict[str, Any]) -> dict[st
                         "logp_max_abs_diff": significant(max(r["training_variants"][name]["logp_max_abs_diff"]
                                                              for r in rows))}
                      for name in names}
-    return {"timed_steps": [r["step"] for r in rows], "mean": {k: mean(k) for k in keys} | (
-                {"training_variants": variant_means} if variant_means else {}), "per_step": rows,
+    return {"timed_steps": [r["step"] for r in rows],
+            "timed_steps_that_compiled": [r["step"] for r in rows if r["graphs_compiled"]],
+            "mean": {k: mean(k) for k in keys} | ({"training_variants": variant_means} if variant_means else {}),
+            "per_step": rows,
             "warmup_step_s": [round(s["step_s"], 2) for s in run["steps"] if s["step"] <= warmup]}
 
 
@@ -684,8 +699,9 @@ def main() -> int:
         if child_out.is_file():
             run.update(json.loads(child_out.read_text()))
             run["summary"] = summarise(run, ns.warmup, result["ceilings"])
-            result["summary"][mode] = run["summary"]["mean"] | {"peak_memory": run["peak_memory"],
-                                                                "warmup_step_s": run["summary"]["warmup_step_s"]}
+            result["summary"][mode] = run["summary"]["mean"] | {
+                "peak_memory": run["peak_memory"], "warmup_step_s": run["summary"]["warmup_step_s"],
+                "timed_steps_that_compiled": run["summary"]["timed_steps_that_compiled"]}
             if "check" in run:
                 result["summary"][mode]["check_passed"] = run["check"]["passed"]
         if code != 0:
@@ -713,6 +729,10 @@ def main() -> int:
             print(f"{mode:9} training {name:16} {t['seconds']:7.3f} s/step  MFU {t['mfu_training']:.3f}  "
                   f"forward tokens {t['forward_tokens']:9.0f}  log-prob diff mean {t['logp_mean_abs_diff']:.2e} "
                   f"max {t['logp_max_abs_diff']:.2e}")
+    for mode, v in s.items():
+        if v.get("timed_steps_that_compiled"):
+            print(f"{mode:9} WARNING: timed steps {v['timed_steps_that_compiled']} compiled new graphs, so their "
+                  "times include compiling: raise --warmup until no timed step compiles")
     for mode, run in result["runs"].items():
         for name, error in (run.get("failed_training_variants") or {}).items():
             print(f"{mode:9} training {name:16} FAILED: {error.splitlines()[0] if error else ''}")
