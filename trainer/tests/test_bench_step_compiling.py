@@ -1,6 +1,6 @@
 """The GPU step benchmark names the timed steps whose times include compiling (bench_grpo_step_gpu.py).
 
-At 64 rows a micro batch the first timed step once trained 3.3x slower than the second because it still
+At 64 rows a micro batch the first timed step once trained 3.3x slower than the second, most likely because it still
 compiled; the benchmark's means hid it. These run on the CPU: the counter is torch.compile's own, and the
 summary is the benchmark's."""
 
