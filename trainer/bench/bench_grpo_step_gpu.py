@@ -222,7 +222,8 @@ def step_line(step: dict[str, Any]) -> dict[str, Any]:
 def dynamo_graphs() -> int:
     """Graphs torch.compile has built in this process so far (recompiles included). A step that builds one
     spends part of its time compiling: with one micro batch a step, a warm-up step runs only one shape, and at 64
-    rows the first timed step trained 3.3x slower than the second (docs/benchmarks.md, Change 9)."""
+    rows the first timed step trained 3.3x slower than the second, most likely compiling (docs/benchmarks.md,
+    Change 9)."""
     import torch._dynamo.utils as dynamo_utils
 
     return int(dynamo_utils.counters["stats"]["unique_graphs"])
