@@ -523,6 +523,13 @@ def validity_check(trainer: Any, model: Any) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- parent: derived numbers
+def training_seconds(step: dict[str, Any]) -> float:
+    """A step's training part from its recorded phases: TRL's `training_step` less the scoring inside it and the
+    variants' replays, plus gradient clipping and the optimizer step."""
+    return (step.get("training_step_s", 0.0) - step.get("scoring_s", 0.0) - step.get("variants_s", 0.0)
+            + step.get("clip_s", 0.0) + step.get("optimizer_s", 0.0))
+
+
 def summarise(run: dict[str, Any], warmup: int, ceil: dict[str, Any]) -> dict[str, Any]:
     m = run["model"]
     n = m["params"]
@@ -531,10 +538,8 @@ def summarise(run: dict[str, Any], warmup: int, ceil: dict[str, Any]) -> dict[st
     rows = []
     for s in timed:
         gen, lp = s.get("generation_s", 0.0), s.get("logprobs_s", 0.0)
-        replays = s.get("variants_s", 0.0)
-        step_s = s["step_s"] - replays
-        train = (s.get("training_step_s", 0.0) - s.get("scoring_s", 0.0) - replays + s.get("clip_s", 0.0)
-                 + s.get("optimizer_s", 0.0))
+        step_s = s["step_s"] - s.get("variants_s", 0.0)
+        train = training_seconds(s)
         calls = s.get("calls", [])
         generated = sum(sum(c["completion_lens"]) for c in calls)
         prompt_tokens = sum(sum(c["prompt_lens"]) for c in calls)

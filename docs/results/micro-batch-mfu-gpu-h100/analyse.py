@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[3] / "trainer" / "bench")]
-from bench_grpo_step_gpu import training_flops  # noqa: E402
+from bench_grpo_step_gpu import training_flops, training_seconds  # noqa: E402
 
 BENCHES = {"A16": "16 rows (the shipped micro batch)", "C32": "32 rows (the sixteenth session's bench C again)",
            "C64": "64 rows, first try (stopped by its time limit)", "C64b": "64 rows, again with more time",
@@ -19,12 +19,11 @@ BENCHES = {"A16": "16 rows (the shipped micro batch)", "C32": "32 rows (the sixt
 
 
 def steps_from_child(name: str) -> list[dict]:
-    """Per step: the training part's seconds as the benchmark's summary counts it, and the real tokens."""
+    """Per step: the training part's seconds (the benchmark's own rule) and the real tokens."""
     lines = [json.loads(m) for m in re.findall(r"^\[bench\] (.*)$", Path(f"bench-{name}-child.log").read_text(), re.M)]
     packed = {r["step"]: r["train/packed_tokens"] for r in map(json.loads, Path(f"bench-{name}-metrics.jsonl")
                                                                .read_text().splitlines()) if r.get("kind") == "train"}
-    return [{"step": x["step"], "training_s": x["training_step_s"] - x["scoring_s"] + x["clip_s"] + x["optimizer_s"],
-             "real_tokens": packed[x["step"]]} for x in lines]
+    return [{"step": x["step"], "training_s": training_seconds(x), "real_tokens": packed[x["step"]]} for x in lines]
 
 
 for name, what in BENCHES.items():
