@@ -407,41 +407,47 @@ def run_mode(ns: argparse.Namespace) -> int:
             rec.cur["step_s"] = now() - rec.cur.pop("t0")
             rec.cur["graphs_compiled"] = dynamo_graphs() - rec.cur.pop("graphs_before")
             rec.steps.append(rec.cur)
-            # One line a step, so that a run stopped by its time limit still shows where its steps went.
             print("[bench] " + json.dumps(step_line(rec.cur)), flush=True)
             rec.cur = None
+            # After every step, so that a run stopped by its time limit (or killed) keeps the steps it finished:
+            # the parent summarises whatever this file holds.
+            write_result(complete=False)
 
-    trainer.add_callback(StepTimer())
     import torch._dynamo.utils as dynamo_utils
 
     started = time.time()
+
+    def write_result(complete: bool) -> dict[str, Any]:
+        # The steps so far (complete=False: written after each step) or the whole run; the parent reads this file.
+        fold_peak()  # a step's end is a phase boundary: its peak counts now
+        result: dict[str, Any] = {
+            "mode": ns.child_mode, "overrides": overrides, "config_warnings": warnings, "complete": complete,
+            "compiled_generation": bool(getattr(trainer, "compiled_generation", False)),
+            "cache_implementation": trainer.generation_config.cache_implementation,
+            "disable_compile": trainer.generation_config.disable_compile,
+            "generation_batch": trainer.args.generation_batch_size,
+            "gradient_checkpointing": trainer.args.gradient_checkpointing,
+            "per_device_train_batch_size": trainer.args.per_device_train_batch_size,
+            "gradient_accumulation_steps": trainer.args.gradient_accumulation_steps,
+            "model": model_shape(model), "train_wall_s": round(time.time() - started, 1),
+            "dynamo_stats_after_training": dict(dynamo_utils.counters["stats"]),
+            "failed_training_variants": failed_variants,
+            "peak_memory": {"timed_steps_max_allocated_mb": round(rec.peak["timed_alloc"], 1),
+                            "timed_steps_max_reserved_mb": round(rec.peak["timed_reserved"], 1),
+                            "training_max_allocated_mb": round(rec.peak["all_alloc"], 1)},
+            "steps": rec.steps,
+        }
+        metrics = Path(cfg.logger.log_dir) / "metrics.jsonl"
+        records = [json.loads(x) for x in metrics.read_text().splitlines()] if metrics.is_file() else []
+        trained = {r["step"]: r.get("train/trained_tokens") for r in records if r.get("kind") == "train"}
+        for s in rec.steps:
+            s["trained_tokens"] = trained.get(s["step"])
+        Path(ns.out).write_text(json.dumps(result, indent=2))
+        return result
+
+    trainer.add_callback(StepTimer())
     trainer.train()
-    wall = time.time() - started
-    graphs_after_training = dict(dynamo_utils.counters["stats"])
-    fold_peak()
-    peak = {"timed_steps_max_allocated_mb": rec.peak["timed_alloc"],
-            "timed_steps_max_reserved_mb": rec.peak["timed_reserved"]}
-    result: dict[str, Any] = {
-        "mode": ns.child_mode, "overrides": overrides, "config_warnings": warnings,
-        "compiled_generation": bool(getattr(trainer, "compiled_generation", False)),
-        "cache_implementation": trainer.generation_config.cache_implementation,
-        "disable_compile": trainer.generation_config.disable_compile,
-        "generation_batch": trainer.args.generation_batch_size,
-        "gradient_checkpointing": trainer.args.gradient_checkpointing,
-        "per_device_train_batch_size": trainer.args.per_device_train_batch_size,
-        "gradient_accumulation_steps": trainer.args.gradient_accumulation_steps,
-        "model": model_shape(model), "train_wall_s": round(wall, 1),
-        "dynamo_stats_after_training": graphs_after_training, "failed_training_variants": failed_variants,
-        "peak_memory": {k: round(v, 1) for k, v in peak.items()},
-        "steps": rec.steps,
-    }
-    metrics = Path(cfg.logger.log_dir) / "metrics.jsonl"
-    records = [json.loads(x) for x in metrics.read_text().splitlines()] if metrics.is_file() else []
-    trained = {r["step"]: r.get("train/trained_tokens") for r in records if r.get("kind") == "train"}
-    for s in rec.steps:
-        s["trained_tokens"] = trained.get(s["step"])
-    result["peak_memory"]["training_max_allocated_mb"] = round(rec.peak["all_alloc"], 1)
-    Path(ns.out).write_text(json.dumps(result, indent=2))  # kept if the check below runs out of time
+    result = write_result(complete=True)  # kept if the check below runs out of time
     if ns.check and result["compiled_generation"]:
         result["check"] = validity_check(trainer, model)
         result["dynamo_stats_after_check"] = dict(dynamo_utils.counters["stats"])
@@ -636,6 +642,7 @@ def main() -> int:
     parser.add_argument("--child-mode", help=argparse.SUPPRESS)
     parser.add_argument("--child-overrides", help=argparse.SUPPRESS)
     ns = parser.parse_args()
+    ns.config = str(Path(ns.config).resolve())  # the children run in trainer/, not in the caller's directory
     for name in filter(None, (v.strip() for v in ns.training_variants.split(","))):
         variant_switches(name)  # an unknown name fails here, before any child starts
     if ns.child_mode:
@@ -692,6 +699,7 @@ def main() -> int:
         ]
         child_out = run_dir / "result.json"
         run_dir.mkdir(parents=True, exist_ok=True)
+        child_out.unlink(missing_ok=True)  # an earlier run's steps in a reused --work-dir are not this run's
         args = [sys.executable, __file__, "--out", str(child_out), "--config", ns.config, "--warmup", str(ns.warmup),
                 "--child-mode", mode, "--child-overrides", json.dumps(overrides), *(["--check"] if ns.check else []),
                 "--training-variants", ns.training_variants]
@@ -702,12 +710,13 @@ def main() -> int:
         output, code = run_captured(args, env, TRAINER_ROOT, ns.run_timeout)
         (work / f"{mode}.log").write_text(output)
         run: dict[str, Any] = {"exit_code": code, "wall_s": round(time.time() - t, 1)}
-        if child_out.is_file():
+        if child_out.is_file():  # also after a stop: the child writes its finished steps after each one
             run.update(json.loads(child_out.read_text()))
             run["summary"] = summarise(run, ns.warmup, result["ceilings"])
             result["summary"][mode] = run["summary"]["mean"] | {
                 "peak_memory": run["peak_memory"], "warmup_step_s": run["summary"]["warmup_step_s"],
-                "timed_steps_that_compiled": run["summary"]["timed_steps_that_compiled"]}
+                "timed_steps_that_compiled": run["summary"]["timed_steps_that_compiled"],
+                "complete": run["complete"]}
             if "check" in run:
                 result["summary"][mode]["check_passed"] = run["check"]["passed"]
         if code != 0:
@@ -736,6 +745,9 @@ def main() -> int:
                   f"forward tokens {t['forward_tokens']:9.0f}  log-prob diff mean {t['logp_mean_abs_diff']:.2e} "
                   f"max {t['logp_max_abs_diff']:.2e}")
     for mode, v in s.items():
+        if not v["complete"]:
+            print(f"{mode:9} WARNING: stopped before its last step; the means are of the timed steps it finished "
+                  f"({len(result['runs'][mode]['summary']['per_step'])})")
         if v.get("timed_steps_that_compiled"):
             print(f"{mode:9} WARNING: timed steps {v['timed_steps_that_compiled']} compiled new graphs, so their "
                   "times include compiling: raise --warmup until no timed step compiles")
