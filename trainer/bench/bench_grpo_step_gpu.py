@@ -69,6 +69,7 @@ import argparse
 import copy
 import json
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -534,6 +535,17 @@ def training_seconds(step: dict[str, Any]) -> float:
     variants' replays, plus gradient clipping and the optimizer step."""
     return (step.get("training_step_s", 0.0) - step.get("scoring_s", 0.0) - step.get("variants_s", 0.0)
             + step.get("clip_s", 0.0) + step.get("optimizer_s", 0.0))
+
+
+def steps_from_progress(child_log: str, metrics_jsonl: str) -> list[dict[str, Any]]:
+    """Per step of a run that left no result file (as every run stopped by its time limit did before the child
+    wrote one after each step): its training seconds from the child's `[bench]` lines, which round each phase to
+    0.01 s, and the tokens it trained (`train/packed_tokens`, the real tokens when no variant replays)."""
+    lines = [json.loads(m) for m in re.findall(r"^\[bench\] (.*)$", child_log, re.M)]
+    packed = {r["step"]: r["train/packed_tokens"] for r in map(json.loads, metrics_jsonl.splitlines())
+              if r.get("kind") == "train"}
+    return [{"step": x["step"], "training_s": training_seconds(x), "real_tokens": packed[x["step"]],
+             "graphs_compiled": x.get("graphs_compiled")} for x in lines if x["step"] in packed]
 
 
 def summarise(run: dict[str, Any], warmup: int, ceil: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ summary is the benchmark's."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-from bench_grpo_step_gpu import dynamo_graphs, step_line, summarise  # noqa: E402
+from bench_grpo_step_gpu import dynamo_graphs, step_line, steps_from_progress, summarise, training_seconds  # noqa: E402
 
 SHAPE = {"params": 1000, "weight_bytes": 2000, "layers": 2, "hidden": 8, "kv_bytes_per_token": 64}
 
@@ -49,3 +50,13 @@ def test_no_step_compiled_gives_an_empty_list() -> None:
     run = {"model": SHAPE, "steps": [_step(1, 3), _step(2, 0), _step(3, 0)]}
     summary = summarise(run, warmup=1, ceil={"matmul_tflops": 1.0, "copy_bandwidth_gb_s": 1.0})
     assert summary["timed_steps_that_compiled"] == []
+
+
+def test_progress_lines_give_back_each_steps_training_seconds_and_tokens() -> None:
+    # A run that left no result file is read from these lines; a step without its metrics record is left out.
+    steps = [_step(1, 4), _step(2, 0), _step(3, 0)]
+    log = "noise\n" + "".join(f"[bench] {json.dumps(step_line(s))}\n" for s in steps)
+    metrics = "".join(json.dumps({"kind": "train", "step": n, "train/packed_tokens": 100 * n}) + "\n" for n in (1, 2))
+    read = steps_from_progress(log, metrics + json.dumps({"kind": "val", "step": 3}) + "\n")
+    assert [(r["step"], r["real_tokens"], r["graphs_compiled"]) for r in read] == [(1, 100, 4), (2, 200, 0)]
+    assert read[1]["training_s"] == training_seconds(step_line(steps[1])) == 1.8 - 1.2

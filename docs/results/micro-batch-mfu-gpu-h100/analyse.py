@@ -11,19 +11,11 @@ import sys
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[3] / "trainer" / "bench")]
-from bench_grpo_step_gpu import training_flops, training_seconds  # noqa: E402
+from bench_grpo_step_gpu import steps_from_progress, training_flops  # noqa: E402
 
 BENCHES = {"A16": "16 rows (the shipped micro batch)", "C32": "32 rows (the sixteenth session's bench C again)",
            "C64": "64 rows, first try (stopped by its time limit)", "C64b": "64 rows, again with more time",
            "C128": "128 rows, 128 rollouts a step (CUDA out of memory in step 2)"}
-
-
-def steps_from_child(name: str) -> list[dict]:
-    """Per step: the training part's seconds (the benchmark's own rule) and the real tokens."""
-    lines = [json.loads(m) for m in re.findall(r"^\[bench\] (.*)$", Path(f"bench-{name}-child.log").read_text(), re.M)]
-    packed = {r["step"]: r["train/packed_tokens"] for r in map(json.loads, Path(f"bench-{name}-metrics.jsonl")
-                                                               .read_text().splitlines()) if r.get("kind") == "train"}
-    return [{"step": x["step"], "training_s": training_seconds(x), "real_tokens": packed[x["step"]]} for x in lines]
 
 
 for name, what in BENCHES.items():
@@ -48,7 +40,8 @@ for name, what in BENCHES.items():
         continue
     model = json.loads(Path("bench-C32.json").read_text())["runs"]["eager"]["model"]  # the same warmed model
     rollouts = 128 if name == "C128" else 64
-    for s in steps_from_child(name):
+    for s in steps_from_progress(Path(f"bench-{name}-child.log").read_text(),
+                                 Path(f"bench-{name}-metrics.jsonl").read_text()):
         flops = training_flops(s["real_tokens"], model, s["real_tokens"] / rollouts)
         kind = "warm-up" if s["step"] == 1 else "timed"
         print(f"  {kind} step {s['step']}: training {s['training_s']:.3f} s for {s['real_tokens']:,} real tokens, "
