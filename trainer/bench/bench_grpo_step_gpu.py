@@ -443,7 +443,9 @@ def run_mode(ns: argparse.Namespace) -> int:
         trained = {r["step"]: r.get("train/trained_tokens") for r in records if r.get("kind") == "train"}
         for s in rec.steps:
             s["trained_tokens"] = trained.get(s["step"])
-        Path(ns.out).write_text(json.dumps(result, indent=2))
+        partial = Path(f"{ns.out}.tmp")  # then renamed: a stop mid-write leaves the previous step's file whole
+        partial.write_text(json.dumps(result, indent=2))
+        partial.replace(ns.out)
         return result
 
     trainer.add_callback(StepTimer())

@@ -34,7 +34,7 @@ def _child_pid(marker: str) -> int:
 def _steps_written(path: Path) -> int:
     try:
         return len(json.loads(path.read_text())["steps"])
-    except (OSError, ValueError, KeyError):  # not there yet, or caught mid-write
+    except (OSError, ValueError, KeyError):  # not written yet
         return 0
 
 
