@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import pytest
 from grpo_trainer import contracts
 from grpo_trainer.errors import InvalidConfigError, InvalidDataError, RateLimitedError
 from grpo_trainer.failures import FAILURE_TEXTS, classify, text_type, write_failure
-from grpo_trainer.training.local_ray import start_local_head
+from grpo_trainer.training.local_ray import free_ports, start_local_head
 
 from .conftest import (
     CPU_CONFIG,
@@ -27,12 +26,6 @@ from .conftest import (
     trainer_command,
     trainer_env,
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_cpu_allocation_failure_under_address_space_limit_is_out_of_memory(tmp_path):
@@ -214,7 +207,7 @@ def test_every_failure_report_matches_the_contract(tmp_path, exc, retry_after):
 
 def test_unreachable_ray_cluster_fails_fast_as_ray_failure(tiny_model, task_files, tmp_path):
     env = trainer_env()
-    env["RAY_ADDRESS"] = f"127.0.0.1:{_free_port()}"
+    env["RAY_ADDRESS"] = f"127.0.0.1:{free_ports(1)[0]}"
     started = time.time()
     result = subprocess.run(trainer_command("train", "--config", str(CPU_CONFIG),
                                             *tiny_overrides(tiny_model, *task_files, tmp_path)),

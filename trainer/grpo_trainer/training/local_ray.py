@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,15 @@ from .. import contracts
 HEAD_SETTINGS: dict[str, Any] = contracts.load("ray-head.json")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free loopback ports. Every socket stays bound until all are chosen: bound and closed one at a
+    time, the kernel hands the same port out again (a head once got 38835 for two of Ray's components and did not
+    start)."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
 
 
 def ray_command() -> list[str]:
@@ -115,7 +121,7 @@ def start_local_head(num_cpus: int, num_gpus: int = 0, timeout_s: float = 120,
     token_path = temp_dir / "auth_token"
     token_path.touch(mode=0o600)
     token_path.write_text(secrets.token_hex(32))
-    ports = {name: free_port() for name in HEAD_SETTINGS["port_flags"]}
+    ports = dict(zip(HEAD_SETTINGS["port_flags"], free_ports(len(HEAD_SETTINGS["port_flags"])), strict=True))
     argv = [*ray_command(), "start", *HEAD_SETTINGS["flags"], f"--temp-dir={temp_dir}", f"--num-cpus={num_cpus}",
             f"--num-gpus={num_gpus}", *(f"--{name}={value}" for name, value in ports.items())]
     log_path = temp_dir / "head.log"
