@@ -73,8 +73,8 @@ export async function startRay(input: { run: ResolvedRun; env: EnvInfo }): Promi
     }
     await stopRunRay(run.paths.runDir);
   }
-  // Distinct by construction: every server binds in this tick (an IP literal needs no lookup) and closes only in a
-  // later one, so no port is free again before all are chosen. One at a time, ports repeat (local_ray.free_ports).
+  // Distinct: started together, every server binds before any closes (the binds are queued ahead of the
+  // 'listening' callbacks that close them; 500 at once never repeated a port here). One at a time, ports repeat.
   const ports = await Promise.all(RAY_HEAD.port_flags.map(freePort));
   const tempDir = rayTempDir(run);
   await rm(tempDir, { recursive: true, force: true });
