@@ -16,19 +16,10 @@ import sys
 import time
 from pathlib import Path
 
+from grpo_trainer.training.local_ray import pids_mentioning
+
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "trainer" / "bench" / "bench_grpo_step_gpu.py"
-
-
-def _child_pid(marker: str) -> int:
-    for proc in Path("/proc").iterdir():
-        try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if proc.name.isdigit() and b"--child-mode" in argv and marker.encode() in argv:
-            return int(proc.name)
-    raise AssertionError(f"no benchmark child with {marker} running")
 
 
 def _steps_written(path: Path) -> int:
@@ -56,7 +47,8 @@ def test_a_killed_child_leaves_its_finished_steps_summarised(tiny_model: Path, t
             assert parent.poll() is None, f"benchmark ended before two steps:\n{parent.stdout.read()}"
             assert time.monotonic() < deadline, "no two steps within 240 s"
             time.sleep(0.1)
-        os.kill(_child_pid(str(child_out)), signal.SIGKILL)
+        (child,) = pids_mentioning(str(child_out))  # only the child has its result file on its command line
+        os.kill(child, signal.SIGKILL)
         stdout, _ = parent.communicate(timeout=120)
     finally:
         if parent.poll() is None:

@@ -91,7 +91,7 @@ class LocalRayHead:
             self.process.wait()
         # Workers of this head run with its temp dir on their command line;
         # end those of them that outlived the head (and only those).
-        for pid in _pids_mentioning(str(self.temp_dir)):
+        for pid in pids_mentioning(str(self.temp_dir)):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -99,7 +99,7 @@ class LocalRayHead:
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
-def _pids_mentioning(needle: str) -> list[int]:
+def pids_mentioning(needle: str) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
