@@ -12,6 +12,14 @@ def solved_by_task(path: str) -> dict[str, bool]:
     return {str(r["task_id"]): r["reward"] >= 1.0 for r in json.load(open(path))["results"]}
 
 
+def paired_change(before: dict[str, bool], after: dict[str, bool]) -> tuple[float, float, float, int, int]:
+    """Mean per-task change in solved, its 95 % interval (normal approximation), tasks gained, tasks lost."""
+    d = [after[k] - before[k] for k in before]
+    mean = sum(d) / len(d)
+    half = 1.96 * math.sqrt(sum((x - mean) ** 2 for x in d) / (len(d) - 1) / len(d))
+    return mean, mean - half, mean + half, d.count(1), d.count(-1)
+
+
 def binom_tail(k: int, n: int, p: float) -> float:
     """P(X >= k) for X ~ Binomial(n, p)."""
     return sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k, n + 1))
@@ -39,12 +47,10 @@ def print_checkpoints(run: str, steps: tuple[int, ...]) -> None:
     print(f"warm-F {sum(warm.values()) / len(warm):.4f} on {len(warm)} validation tasks")
     for step in steps:
         after = solved_by_task(f"eval-{run}-step_{step}.json")
-        d = [after[k] - warm[k] for k in warm]
-        mean = sum(d) / len(d)
-        half = 1.96 * math.sqrt(sum((x - mean) ** 2 for x in d) / (len(d) - 1) / len(d))
+        mean, lo, hi, gained, lost = paired_change(warm, after)
         on_pool = solved_by_task(f"eval-pool-{run}-step_{step}.json")
-        print(f"{run} step {step}: {sum(after.values()) / len(after):.4f}; gained {d.count(1)}, lost {d.count(-1)}; "
-              f"paired change {mean:+.3f} [{mean - half:+.3f}, {mean + half:+.3f}]; greedy on the pool "
+        print(f"{run} step {step}: {sum(after.values()) / len(after):.4f}; gained {gained}, lost {lost}; "
+              f"paired change {mean:+.3f} [{lo:+.3f}, {hi:+.3f}]; greedy on the pool "
               f"{sum(on_pool.values())}/{len(on_pool)} {sorted(t for t, s in on_pool.items() if s)}")
 
 

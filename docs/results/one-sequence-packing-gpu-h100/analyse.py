@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[3] / "trainer" / "bench"), str(Path(__file__).resolve().parent.parent)]
 from bench_grpo_step_gpu import training_flops  # noqa: E402
-from headroom_runs import solved_by_task  # noqa: E402
+from headroom_runs import paired_change, solved_by_task  # noqa: E402
 
 ROLLOUTS = 64
 
@@ -80,9 +80,7 @@ for lo in range(0, len(steps), 10):
           f"{sum(r.get('train/skipped_updates') or 0 for r in chunk)}, largest grad norm "
           f"{max(r['train/grad_norm'] for r in chunk):.3f}")
 warm, after = solved_by_task("eval-warm-F.json"), solved_by_task("eval-R256-step_10.json")
-d = [after[k] - warm[k] for k in warm]
-mean = sum(d) / len(d)
-half = 1.96 * (sum((x - mean) ** 2 for x in d) / (len(d) - 1) / len(d)) ** 0.5
+mean, lo, hi, gained, lost = paired_change(warm, after)
 print(f"  greedy on the {len(warm)} validation tasks: warm start {sum(warm.values()) / len(warm):.4f}, step 10 "
-      f"{sum(after.values()) / len(after):.4f}; gained {d.count(1)}, lost {d.count(-1)}; paired change {mean:+.3f} "
-      f"[{mean - half:+.3f}, {mean + half:+.3f}]")
+      f"{sum(after.values()) / len(after):.4f}; gained {gained}, lost {lost}; paired change {mean:+.3f} "
+      f"[{lo:+.3f}, {hi:+.3f}]")

@@ -1,8 +1,12 @@
 """The ninth session's GPU numbers from the raw files here (README.md): L-hr's headroom probe and L-kl's
 checkpoints against the warm start, paired by task."""
 import json
-import math
 import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from headroom_runs import paired_change, solved_by_task  # noqa: E402
 
 probes = [(t, int(s), g == "1") for t, s, g in re.findall(r"(\d+):(\d+)/8,greedy:(\d)", open("train-L-hr.log").read())]
 solved = [p for p in probes if p[2]]
@@ -16,19 +20,13 @@ print(f"probed {len(probes)}: greedy solves {len(solved)}; sampled solve rate {s
       f"{sum(variance[t] for t, _, _ in solved) / sum(variance.values()):.2f}")
 
 
-def solved_by_task(path: str) -> dict[str, bool]:
-    return {r["task_id"]: r["reward"] >= 1.0 for r in json.load(open(path))["results"]}
-
-
 warm = solved_by_task("eval-warm-F.json")
 print(f"warm-F {sum(warm.values()) / len(warm):.4f} on {len(warm)} validation tasks")
 for step in (15, 30, 45):
     after = solved_by_task(f"eval-L-kl-step_{step}.json")
-    d = [after[k] - warm[k] for k in warm]
-    mean = sum(d) / len(d)
-    half = 1.96 * math.sqrt(sum((x - mean) ** 2 for x in d) / (len(d) - 1) / len(d))
-    print(f"L-kl step {step}: {sum(after.values()) / len(after):.4f}; gained {d.count(1)}, lost {d.count(-1)}; "
-          f"paired change {mean:+.3f} [{mean - half:+.3f}, {mean + half:+.3f}]")
+    mean, lo, hi, gained, lost = paired_change(warm, after)
+    print(f"L-kl step {step}: {sum(after.values()) / len(after):.4f}; gained {gained}, lost {lost}; "
+          f"paired change {mean:+.3f} [{lo:+.3f}, {hi:+.3f}]")
 
 steps = [r for r in map(json.loads, open("metrics-L-kl.jsonl")) if r.get("kind") == "train"]
 for i in range(0, len(steps), 9):
