@@ -1,14 +1,14 @@
 /**
  * Confidence intervals for validation accuracy (pure functions). The pipeline owns this rule:
  * the trainer writes per-task rewards, the summary and the report compute the intervals here.
+ * Values stay unrounded: whoever displays one rounds it once, since rounding here first made a change
+ * of 2/138 = 0.01449 read "+0.015".
  */
 
 /** z for a two-sided 95% interval. */
 const Z95 = 1.959964;
 
 export type Interval = [number, number];
-
-const round = (v: number, d = 4) => Math.round(v * 10 ** d) / 10 ** d;
 
 /**
  * Wilson score interval of an accuracy over n tasks. Chosen over the normal approximation because
@@ -20,7 +20,7 @@ export function wilson(accuracy: number, n: number, z = Z95): Interval | null {
   const z2 = z * z;
   const centre = (p + z2 / (2 * n)) / (1 + z2 / n);
   const half = (z / (1 + z2 / n)) * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
-  return [round(Math.max(0, centre - half)), round(Math.min(1, centre + half))];
+  return [Math.max(0, centre - half), Math.min(1, centre + half)];
 }
 
 export interface TaskReward {
@@ -55,8 +55,8 @@ export function pairedDelta(before: TaskReward[], after: TaskReward[], z = Z95):
   const variance = diffs.reduce((a, d) => a + (d - mean) ** 2, 0) / (n - 1);
   const half = z * Math.sqrt(variance / n);
   return {
-    delta: round(mean),
-    interval: [round(mean - half), round(mean + half)],
+    delta: mean,
+    interval: [mean - half, mean + half],
     tasks: n,
     improved: diffs.filter((d) => d > 0).length,
     regressed: diffs.filter((d) => d < 0).length,
@@ -69,7 +69,7 @@ export function unpairedDelta(before: { accuracy: number; n: number }, after: { 
   const v = (before.accuracy * (1 - before.accuracy)) / before.n + (after.accuracy * (1 - after.accuracy)) / after.n;
   const delta = after.accuracy - before.accuracy;
   const half = z * Math.sqrt(v);
-  return { delta: round(delta), interval: [round(delta - half), round(delta + half)], tasks: Math.min(before.n, after.n), improved: 0, regressed: 0 };
+  return { delta, interval: [delta - half, delta + half], tasks: Math.min(before.n, after.n), improved: 0, regressed: 0 };
 }
 
 export function formatInterval(i: Interval | null, d = 3): string {

@@ -99,7 +99,7 @@ test('decision: with BFCL on both sides, a BFCL regression beyond noise is refus
   const refused = vsIncumbent(ones(5, 40), ones(25, 40), { bfcl: { enforce: true, ...bfcl } });
   assert.equal(refused.promoted, false);
   assert.match(refused.reason, /BFCL overall 0\.600 \(100 entries\) -> 0\.200 \(100\): -0\.400, 95% CI \[-0\.\d+, -0\.\d+\]: BFCL regressed beyond noise/);
-  assert.equal(refused.bfclDelta?.delta, -0.4);
+  assert.ok(Math.abs(refused.bfclDelta!.delta - -0.4) < 1e-12, String(refused.bfclDelta?.delta));
   const notEnforced = vsIncumbent(ones(5, 40), ones(25, 40), { bfcl: { enforce: false, ...bfcl } });
   assert.equal(notEnforced.promoted, true);
   assert.match(notEnforced.reason, /\(not enforced\)$/);
