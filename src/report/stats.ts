@@ -6,7 +6,7 @@
  */
 
 /** z for a two-sided 95% interval. */
-const Z95 = 1.959964;
+export const Z95 = 1.959964;
 
 export type Interval = [number, number];
 
