@@ -20,7 +20,9 @@ export function wilson(accuracy: number, n: number, z = Z95): Interval | null {
   const z2 = z * z;
   const centre = (p + z2 / (2 * n)) / (1 + z2 / n);
   const half = (z / (1 + z2 / n)) * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
-  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+  // The interval always holds p; clamping to it keeps floating-point error (a lower bound of 6e-17 at
+  // p = 0) from putting p outside it, which the report's error bars refuse as a negative length.
+  return [Math.min(p, Math.max(0, centre - half)), Math.max(p, Math.min(1, centre + half))];
 }
 
 export interface TaskReward {

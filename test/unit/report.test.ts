@@ -159,6 +159,11 @@ test('accuracy intervals: Wilson for one point, paired by task for a change', ()
   assert.deepEqual(at4(wilson(0.2, 40)), [0.105, 0.3476]);
   assert.deepEqual(at4(wilson(0, 12)), [0, 0.2425], 'never below 0 nor a zero-width interval at 0/12');
   assert.equal(wilson(0.5, 0), null);
+  // exactly at 0 and 1 where the accuracy is (unrounded, 0/3 came out as 6e-17 and 4/4 as 0.9999999999999999)
+  for (const n of [3, 4, 6, 12, 48, 138]) {
+    assert.equal(wilson(0, n)![0], 0, `0/${n}`);
+    assert.equal(wilson(1, n)![1], 1, `${n}/${n}`);
+  }
   // 10 more tasks solved, none lost: the paired change is clear of zero
   const up = pairedDelta(evalFile(40, 8).results, evalFile(40, 18).results)!;
   assert.equal(up.delta, 0.25);
