@@ -105,6 +105,9 @@ export interface CriteriaResult {
 const round = (v: number, d = 4) => Math.round(v * 10 ** d) / 10 ** d;
 const fmt = (v: number | null | undefined, d = 3) => (v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(d));
 const signed = (v: number | null, d = 3) => (v === null ? 'n/a' : `${v >= 0 ? '+' : ''}${v.toFixed(d)}`);
+// "reward rising" passes on the sign alone, so its value must not round to a zero that hides the sign: GRPO from
+// a 2-epoch warm start passed on +0.00013, shown as +0.000 (docs/trainer.md, twentieth session).
+const signedKeepingSign = (v: number, d: number) => (v !== 0 && Math.abs(v) < 0.5 * 10 ** -d ? `${v > 0 ? '+' : ''}${v.toPrecision(2)}` : signed(v, d));
 
 const intervalOf = (e: EvalFile | null) => (e ? wilson(e.accuracy, e.num_tasks ?? e.results?.length ?? 0) : null);
 
@@ -198,7 +201,7 @@ export function rewardRising(records: MetricRecord[]): { c: Criterion; slope: nu
   const s = slope(series);
   const title = 'train reward mean rising';
   if (s === null) return { c: { id: 'reward_rising', title, status: 'n/a', detail: `${series.length} training step(s) logged; a trend needs at least 2` }, slope: null };
-  const trend = `least-squares slope ${signed(s, 4)} per step over ${series.length} steps (steps ${series[0]!.step}-${series.at(-1)!.step})`;
+  const trend = `least-squares slope ${signedKeepingSign(s, 4)} per step over ${series.length} steps (steps ${series[0]!.step}-${series.at(-1)!.step})`;
   const revisited = revisitedTasks(records);
   if (revisited.length) {
     const changes = revisited.map((t) => laterMinusEarlier(t.rewards));
@@ -209,7 +212,7 @@ export function rewardRising(records: MetricRecord[]): { c: Criterion; slope: nu
         id: 'reward_rising',
         title,
         status: mean > 0 ? 'pass' : 'fail',
-        detail: `on the same tasks: ${changeName(revisited)} ${signed(mean)} on average over ${revisited.length} revisited task(s) (${perTask})${samplingError(revisited, mean)}; ${trend}`,
+        detail: `on the same tasks: ${changeName(revisited)} ${signedKeepingSign(mean, 3)} on average over ${revisited.length} revisited task(s) (${perTask})${samplingError(revisited, mean)}; ${trend}`,
       },
       slope: s,
     };

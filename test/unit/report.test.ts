@@ -92,6 +92,21 @@ test('reward rising on a pool of revisited tasks compares each task with itself,
   assert.doesNotMatch(untagged.criteria[0]!.detail, /revisited/);
 });
 
+test('reward rising never shows a deciding value that rounds to a signless zero', () => {
+  // Seen in a GPU run: a pass on a mean of +0.00013 read "+0.000". Task a rises by 0.0004, b falls by 0.0002.
+  const visits: [string, number][] = [['a', 0.5], ['a', 0.5004], ['b', 0.3], ['b', 0.2998]];
+  const tiny: MetricRecord[] = visits.map(([task, reward], i) => ({ kind: 'train', step: i + 1, metrics: { 'train/reward': reward }, taskIds: [task] }));
+  const up = evaluateCriteria(input({ records: tiny }));
+  assert.equal(status(up, 'reward_rising'), 'pass');
+  assert.match(up.criteria[0]!.detail, /last minus first visit \+0\.00010 on average/);
+  const down = evaluateCriteria(input({ records: tiny.map((r, i) => ({ ...r, metrics: { 'train/reward': visits[i ^ 1]![1] } })) }));
+  assert.equal(status(down, 'reward_rising'), 'fail');
+  assert.match(down.criteria[0]!.detail, /last minus first visit -0\.00010 on average/);
+  // a slope that small keeps its sign too; values that round visibly keep three (or four) decimals
+  const flat: MetricRecord[] = [0.5, 0.50001, 0.50002].map((reward, i) => ({ kind: 'train', step: i + 1, metrics: { 'train/reward': reward }, taskIds: ['a', 'b'] }));
+  assert.match(evaluateCriteria(input({ records: flat })).criteria[0]!.detail, /^least-squares slope \+0\.000010 per step/);
+});
+
 test('reward rising follows each task through steps that draw several, and weighs all visits past three', () => {
   // Two tasks in every step, two rollouts each. a rises over its 4 visits, b dips at its last one: last minus
   // first says b fell, the halves say both rose. The step means, not any one task, decide the slope.
