@@ -102,7 +102,6 @@ export interface CriteriaResult {
   rewardSlope: number | null;
 }
 
-const round = (v: number, d = 4) => Math.round(v * 10 ** d) / 10 ** d;
 const fmt = (v: number | null | undefined, d = 3) => (v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(d));
 const signed = (v: number | null, d = 3) => (v === null ? 'n/a' : `${v >= 0 ? '+' : ''}${v.toFixed(d)}`);
 // "reward rising" passes on the sign alone, so its value must not round to a zero that hides the sign: GRPO from
@@ -124,13 +123,14 @@ function sameTasks(evals: (EvalFile | null)[]): boolean | null {
   return present.every((e) => key(e) === key(present[0]!));
 }
 
+// Differences stay unrounded, as stats.ts's do: whoever shows one rounds it once.
 export function compareEvals(baseline: EvalFile | null, final: EvalFile | null, warm: EvalFile | null = null): Comparison {
   const cats = new Set<string>([baseline, warm, final].flatMap((e) => Object.keys(e?.per_category ?? {})));
   const perCategory = [...cats].sort().map((category) => {
     const b = baseline?.per_category?.[category] ?? null;
     const w = warm?.per_category?.[category] ?? null;
     const f = final?.per_category?.[category] ?? null;
-    return { category, baseline: b, warm: w, final: f, delta: b !== null && f !== null ? round(f - b) : null };
+    return { category, baseline: b, warm: w, final: f, delta: b !== null && f !== null ? f - b : null };
   });
   const b = baseline?.accuracy ?? null;
   const f = final?.accuracy ?? null;
@@ -138,7 +138,7 @@ export function compareEvals(baseline: EvalFile | null, final: EvalFile | null, 
     baseline: b,
     warm: warm?.accuracy ?? null,
     final: f,
-    delta: b !== null && f !== null ? round(f - b) : null,
+    delta: b !== null && f !== null ? f - b : null,
     numTasks: { baseline: baseline?.num_tasks ?? null, warm: warm?.num_tasks ?? null, final: final?.num_tasks ?? null },
     intervals: { baseline: intervalOf(baseline), warm: intervalOf(warm), final: intervalOf(final) },
     change: change(baseline, final),
@@ -309,7 +309,7 @@ export function evaluateCriteria(input: CriteriaInput): CriteriaResult {
     criteria,
     allHold: criteria.every((c) => c.status !== 'fail') && criteria.some((c) => c.status === 'pass'),
     workplace,
-    rewardSlope: reward.slope === null ? null : round(reward.slope, 6),
+    rewardSlope: reward.slope,
   };
 }
 

@@ -164,8 +164,14 @@ test('criteria helpers: slope, expected saves, a step redone after a resume coun
     { category: 'b', baseline: 0.3, warm: null, final: null, delta: null },
     { category: 'c', baseline: null, warm: null, final: 1, delta: null },
   ]);
-  assert.equal(cmp.delta, 0.1);
+  assert.ok(Math.abs(cmp.delta! - 0.1) < 1e-12, String(cmp.delta));
   assert.equal(cmp.sameTasks, null, 'files without per-task results cannot say');
+  // differences stay unrounded until shown: 53 -> 55 of 138 is 0.01449, which rounded to 4 places first
+  // (0.0145) would show as +0.015
+  const gained2 = compareEvals({ accuracy: 53 / 138, per_category: { a: 53 / 138 } }, { accuracy: 55 / 138, per_category: { a: 55 / 138 } });
+  assert.equal(gained2.perCategory[0]!.delta, 55 / 138 - 53 / 138);
+  assert.equal(gained2.delta, 55 / 138 - 53 / 138);
+  assert.equal(gained2.perCategory[0]!.delta!.toFixed(3), '0.014');
 });
 
 test('accuracy intervals: Wilson for one point, paired by task for a change', () => {
