@@ -13,7 +13,7 @@ import { getBackend } from '../backends/index.js';
 import type { CommandSpec } from '../backends/types.js';
 import { runCommand } from '../common/exec.js';
 import type { EnvInfo, RayInfo, ResolvedRun } from '../common/types.js';
-import { clusterClientEnv, headArgv, headEnv, RAY_HEAD, rayTokenPath, USER_RAY_TOKEN_ENV, writeRayToken } from '../ray/head.js';
+import { clusterClientEnv, headArgv, headEnv, RAY_HEAD, rayTokenPath, removeRayToken, USER_RAY_TOKEN_ENV, writeRayToken } from '../ray/head.js';
 import { rayInfoPath, stopRunRay } from '../ray/stop.js';
 import { childEnv, groupAlive, procCmdline, spawnToLog, tailFile } from '../process/proc.js';
 import { backendCtx } from './support.js';
@@ -57,6 +57,12 @@ async function rayStatus(rayBin: string, address: string, clientEnv: NodeJS.Proc
 
 const infoPath = (run: ResolvedRun) => rayInfoPath(run.paths.runDir);
 
+/** A head that ended before it was ready, said as such (null while it runs). */
+function exitedHow(exited: { code: number | null; signal: NodeJS.Signals | null } | null): string | null {
+  if (!exited) return null;
+  return `Ray head exited (${exited.signal ? `signal ${exited.signal}` : `code ${exited.code}`}) before it was ready`;
+}
+
 /** Start the run's Ray head (or reuse it while it is up), or check the user's cluster; wait for the resources. */
 export async function startRay(input: { run: ResolvedRun; env: EnvInfo }): Promise<RayInfo> {
   const { run, env } = input;
@@ -91,12 +97,22 @@ export async function startRay(input: { run: ResolvedRun; env: EnvInfo }): Promi
     passEnv: [],
   };
   const child = spawnToLog(spec, join(run.paths.logDir, 'ray.log'), {}, `ray head: ${spec.argv.join(' ')}`);
+  if (child.pid < 0) {
+    // No Ray to restart: the environment lacks a runnable `ray`, which no retry of this stage mends.
+    const { error } = await child.exit;
+    await removeRayToken(tokenPath);
+    throw ApplicationFailure.create({
+      type: 'BackendUnavailable',
+      nonRetryable: true,
+      message: `could not start the Ray head: ${error}. The trainer environment ${env.envDir} has no runnable \`ray\`; rebuild it (--set environment.force_rebuild=true).`,
+    });
+  }
   const info: RayInfo = { address, pid: child.pid, tempDir, numCpus: want.cpus, numGpus: want.gpus, authTokenPath: tokenPath };
   // Atomically: status readers, cleanup and operators may read ray.json at any moment.
   await writeFile(`${infoPath(run)}.tmp`, JSON.stringify(info, null, 2));
   await rename(`${infoPath(run)}.tmp`, infoPath(run));
-  let exited = false;
-  void child.exit.then(() => (exited = true));
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  void child.exit.then((e) => (exited = e));
   const deadline = Date.now() + run.config.ray.startup_timeout_s * 1000;
   let last = '';
   const clientEnv = childEnv(spec);
@@ -124,7 +140,7 @@ export async function startRay(input: { run: ResolvedRun; env: EnvInfo }): Promi
   const tail = await tailFile(join(run.paths.logDir, 'ray.log'), 2000);
   throw ApplicationFailure.create({
     type: 'RayFailure',
-    message: `Ray head did not report ${want.cpus} CPU / ${want.gpus} GPU within ${run.config.ray.startup_timeout_s}s (${exited ? 'ray exited' : 'timeout'}).\nray status: ${last.slice(-600)}\nray.log: ${tail.slice(-800)}`,
+    message: `${exitedHow(exited) ?? `Ray head did not report ${want.cpus} CPU / ${want.gpus} GPU within ${run.config.ray.startup_timeout_s}s`}.\nray status: ${last.slice(-600)}\nray.log: ${tail.slice(-800)}`,
   });
 }
 

@@ -128,7 +128,8 @@ export async function killGroup(pgid: number, graceMs = 10_000): Promise<void> {
 export interface Spawned {
   /** Its process group (0 when it is not a local process, e.g. a Slurm job). */
   pid: number;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** `error`: why it could not be started at all (then `pid` is -1 and `code` 127). */
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: string }>;
   /** How to stop it when it is not a local process group. */
   cancel?: () => Promise<void>;
 }
@@ -145,7 +146,7 @@ export function spawnToLog(spec: CommandSpec, logFile: string, extraEnv: Record<
     stdio: ['ignore', fd, fd],
   });
   closeSync(fd);
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: string }>((resolve) => {
     child.once('error', (err) => {
       try {
         const f = openSync(logFile, 'a');
@@ -154,7 +155,7 @@ export function spawnToLog(spec: CommandSpec, logFile: string, extraEnv: Record<
       } catch {
         /* ignore */
       }
-      resolve({ code: 127, signal: null });
+      resolve({ code: 127, signal: null, error: err.message });
     });
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });

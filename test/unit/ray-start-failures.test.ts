@@ -1,0 +1,80 @@
+/**
+ * startRay when the trainer environment cannot run Ray: seen on a GPU machine whose environment lacked
+ * the `ray` executable, where the stage restarted "the Ray cluster" three times and then said the head
+ * "did not report 8 CPU / 1 GPU within 120s". Real broken environments, no doubles: a venv without
+ * `ray`, and a venv whose `ray` script cannot import the package.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { ApplicationFailure } from '@temporalio/common';
+import { ROOT, uniq } from '../helpers.js';
+import { resolveRun } from '../../src/activities/index.js';
+import { startRay } from '../../src/activities/ray.js';
+import { rayTokenPath } from '../../src/ray/head.js';
+import { DEFAULT_RECOVERY, decide } from '../../src/failures/policy.js';
+import type { EnvInfo, ResolvedRun } from '../../src/common/types.js';
+
+const dirs: string[] = [];
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+/** A real venv (no packages) standing where the trainer environment would be. */
+function bareVenv(): EnvInfo {
+  const envDir = mkdtempSync(join(tmpdir(), 'grpo-broken-env-'));
+  dirs.push(envDir);
+  const r = spawnSync('python3', ['-m', 'venv', '--without-pip', envDir], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return { envDir, python: join(envDir, 'bin', 'python'), fingerprint: 'test', rebuilt: false, nrlForceRebuildVenvs: false };
+}
+
+async function resolved(): Promise<ResolvedRun> {
+  const runId = uniq('ray-broken');
+  const run = await resolveRun({ configPath: join(ROOT, 'configs', 'builtin-cpu.yaml'), runId, workflowId: runId, set: ['ray.num_cpus=1', 'ray.startup_timeout_s=60'] });
+  dirs.push(run.paths.runDir);
+  return run;
+}
+
+test('startRay: an environment without a runnable `ray` fails the run at once, naming the environment and the fix', { timeout: 60_000 }, async () => {
+  const env = bareVenv();
+  const run = await resolved();
+  const t0 = Date.now();
+  const err = await startRay({ run, env }).then(
+    () => assert.fail('started a Ray head without a ray executable'),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof ApplicationFailure, String(err));
+  assert.equal(err.type, 'BackendUnavailable');
+  assert.equal(err.nonRetryable, true);
+  assert.match(err.message, /could not start the Ray head: spawn \S+\/bin\/ray ENOENT/);
+  assert.ok(err.message.includes(`The trainer environment ${env.envDir} has no runnable \`ray\``), err.message);
+  assert.match(err.message, /environment\.force_rebuild=true/);
+  assert.ok(Date.now() - t0 < 10_000, 'no waiting for a head that never started');
+  assert.equal(existsSync(rayTokenPath(run.paths.runDir)), false, 'the head token written for it is removed');
+  assert.match(readFileSync(join(run.paths.logDir, 'ray.log'), 'utf8'), /failed to start \S+\/bin\/ray: spawn \S+ ENOENT/);
+  // and the workflow's policy gives up instead of restarting Ray
+  const action = decide({ type: err.type!, stage: 'startRay', used: 0, settings: DEFAULT_RECOVERY, retryAfterSeconds: null, oom: null, modelCached: true, random: 0.5 });
+  assert.equal(action.kind, 'fail', JSON.stringify(action));
+});
+
+test('startRay: a head that exits before it is ready says so, with its exit code and its log', { timeout: 90_000 }, async () => {
+  const env = bareVenv();
+  // What pip writes as the console script, in an environment where the package itself is missing.
+  const ray = join(env.envDir, 'bin', 'ray');
+  writeFileSync(ray, `#!${env.python}\nimport sys\nfrom ray.scripts.scripts import main\nsys.exit(main())\n`);
+  chmodSync(ray, 0o755);
+  const run = await resolved();
+  const t0 = Date.now();
+  const err = await startRay({ run, env }).then(
+    () => assert.fail('a head without the ray package came up'),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof ApplicationFailure, String(err));
+  assert.equal(err.type, 'RayFailure');
+  assert.match(err.message, /^Ray head exited \(code 1\) before it was ready\./);
+  assert.doesNotMatch(err.message, /did not report/);
+  assert.match(err.message, /ray\.log: [\s\S]*ModuleNotFoundError: No module named 'ray'/);
+  assert.ok(Date.now() - t0 < 45_000, `ended when the head exited, not at the 60 s startup timeout (${Date.now() - t0} ms)`);
+});
