@@ -96,7 +96,7 @@ export interface CriteriaInput {
 
 export interface CriteriaResult {
   criteria: Criterion[];
-  /** True when no criterion failed and at least one passed. */
+  /** True when every criterion passed (one that could not be checked does not hold). */
   allHold: boolean;
   workplace: Comparison;
   rewardSlope: number | null;
@@ -307,7 +307,7 @@ export function evaluateCriteria(input: CriteriaInput): CriteriaResult {
   const criteria = [reward.c, valAboveBaseline(workplace), checkpointInterval(input), oomRecovered(input.summary)];
   return {
     criteria,
-    allHold: criteria.every((c) => c.status !== 'fail') && criteria.some((c) => c.status === 'pass'),
+    allHold: criteria.every((c) => c.status === 'pass'),
     workplace,
     rewardSlope: reward.slope,
   };
@@ -329,9 +329,20 @@ export function renderCriterion(c: Criterion): string {
   return `[${MARK[c.status]}] ${c.title}: ${c.detail}`;
 }
 
+/**
+ * The criteria in one phrase, for summary.txt and the report. One that could not be checked (n/a: a run that
+ * failed before training, evaluation turned off) is said as such: it does not hold, and it did not fail.
+ */
+export function criteriaVerdict(items: Criterion[]): string {
+  if (items.every((c) => c.status === 'pass')) return 'all hold';
+  if (items.some((c) => c.status === 'fail')) return 'NOT all hold';
+  const unchecked = items.filter((c) => c.status === 'n/a').length;
+  return `none failed, but ${unchecked} of ${items.length} could not be checked (n/a)`;
+}
+
 /** Lines for summary.txt. */
 export function renderCriteriaText(r: CriteriaResult): string {
-  const lines = [`Success criteria (seed): ${r.allHold ? 'all hold' : 'NOT all hold'}`];
+  const lines = [`Success criteria (seed): ${criteriaVerdict(r.criteria)}`];
   for (const c of r.criteria) lines.push(`  ${renderCriterion(c)}`);
   return lines.join('\n') + '\n';
 }

@@ -3,7 +3,7 @@
  * CSS, plots as base64 `data:image/png` URIs, no scripts, no external references.
  */
 import { redact } from '../common/redact.js';
-import { describeAccuracies, describeChange, type Criterion } from './criteria.js';
+import { criteriaVerdict, describeAccuracies, describeChange, type Criterion } from './criteria.js';
 import { formatInterval } from './stats.js';
 import type { BfclFile, LedgerLike, ReportData } from './data.js';
 
@@ -28,7 +28,7 @@ type Block =
   | { kind: 'table'; head: string[]; rows: string[][]; id?: string }
   | { kind: 'plot'; plot: PlotImage }
   | { kind: 'pre'; text: string }
-  | { kind: 'criteria'; items: Criterion[]; allHold: boolean };
+  | { kind: 'criteria'; items: Criterion[] };
 
 function median(xs: number[]): number | null {
   if (!xs.length) return null;
@@ -114,7 +114,7 @@ export function buildBlocks(d: ReportData, plots: PlotImage[]): Block[] {
     ],
   });
   blocks.push({ kind: 'h', level: 2, text: 'Success criteria' });
-  blocks.push({ kind: 'criteria', items: d.criteria.criteria, allHold: d.criteria.allHold });
+  blocks.push({ kind: 'criteria', items: d.criteria.criteria });
   blocks.push({ kind: 'h', level: 2, text: 'Plots' });
   for (const p of plots) blocks.push({ kind: 'plot', plot: p });
   if (!plots.length) blocks.push({ kind: 'p', text: 'Plots are missing: the plotting step did not run (see report/plots.log).' });
@@ -218,7 +218,7 @@ export function renderMarkdown(d: ReportData, plots: PlotImage[]): string {
         out.push('```yaml', b.text.trimEnd(), '```', '');
         break;
       case 'criteria':
-        out.push(`Overall: **${b.allHold ? 'all criteria hold' : 'not all criteria hold'}**`, '');
+        out.push(`Overall: **${criteriaVerdict(b.items)}**`, '');
         out.push(...b.items.map((c) => `- **${c.status.toUpperCase()}** ${c.title}: ${c.detail}`), '');
         break;
     }
@@ -277,7 +277,7 @@ export function renderHtml(d: ReportData, plots: PlotImage[]): string {
         body.push(`<pre>${escapeHtml(b.text)}</pre>`);
         break;
       case 'criteria':
-        body.push(`<p><strong>${b.allHold ? 'All criteria hold.' : 'Not all criteria hold.'}</strong></p>`);
+        body.push(`<p><strong>Overall: ${escapeHtml(criteriaVerdict(b.items))}</strong></p>`);
         body.push(
           `<ul class="crit" id="criteria">${b.items
             .map((c) => `<li><span class="badge ${c.status === 'n/a' ? 'na' : c.status}">${c.status.toUpperCase()}</span><strong>${escapeHtml(c.title)}</strong>: ${escapeHtml(c.detail)}</li>`)

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compareEvals, describeChange, evaluateCriteria, expectedCheckpointSteps, renderCriteriaText, slope, type CriteriaInput } from '../../src/report/criteria.js';
+import { compareEvals, criteriaVerdict, describeChange, evaluateCriteria, expectedCheckpointSteps, renderCriteriaText, slope, type CriteriaInput } from '../../src/report/criteria.js';
 import { laterMinusEarlier } from '../../src/report/revisits.js';
 import { collectReportData, savedSteps } from '../../src/report/data.js';
 import { renderHtml, renderMarkdown } from '../../src/report/render.js';
@@ -270,7 +270,9 @@ test('report data and documents from a run dir: tables, ledger, BFCL version and
     assert.match(md, /halved policy\.train_micro_batch_size 4 -> 2/);
     assert.match(md, /!\[Validation accuracy per step\]\(validation_accuracy\.png\)/);
     assert.match(md, /save_period: 4/);
+    assert.match(md, /Overall: \*\*all hold\*\*/);
     const html = renderHtml(d, plots);
+    assert.match(html, /<strong>Overall: all hold<\/strong>/);
     assert.match(html, /<img alt="Validation accuracy per step" src="data:image\/png;base64,iVBORw0KGgo=">/);
     assert.doesNotMatch(html, /<script|src="http|href="http/);
     assert.match(html, /<table id="ledger">/);
@@ -280,6 +282,25 @@ test('report data and documents from a run dir: tables, ledger, BFCL version and
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('criteria: a run that failed before training does not read as "all hold"', () => {
+  // As a GPU run whose Ray head never started wrote it: no steps, no evaluations, no OOM.
+  const r = evaluateCriteria(
+    input({
+      summary: { state: 'failed', steps: { completed: 0, total: 30 }, failures: [{ type: 'RayFailure' }], ledger: [] },
+      records: [],
+      checkpoints: { saved: [], retained: [], best: null },
+      savePeriod: 10,
+      baseline: null,
+      final: null,
+    }),
+  );
+  assert.deepEqual(r.criteria.map((c) => c.status), ['n/a', 'n/a', 'n/a', 'pass']);
+  assert.equal(r.allHold, false);
+  assert.equal(criteriaVerdict(r.criteria), 'none failed, but 3 of 4 could not be checked (n/a)');
+  assert.match(renderCriteriaText(r), /^Success criteria \(seed\): none failed, but 3 of 4 could not be checked \(n\/a\)\n/);
+  assert.equal(criteriaVerdict([...r.criteria.slice(0, 3), { ...r.criteria[3]!, status: 'fail' }]), 'NOT all hold');
 });
 
 test('summary.txt gets one criteria section, replaced on a rerun', () => {
