@@ -138,8 +138,11 @@ export async function startRay(input: { run: ResolvedRun; env: EnvInfo }): Promi
   }
   await stopRunRay(run.paths.runDir);
   const tail = await tailFile(join(run.paths.logDir, 'ray.log'), 2000);
+  // Non-retryable here: the workflow's recovery policy restarts Ray within its RayFailure budget (Temporal's own
+  // retries on top multiplied that budget: 12 head starts where 4 were meant).
   throw ApplicationFailure.create({
     type: 'RayFailure',
+    nonRetryable: true,
     message: `${exitedHow(exited) ?? `Ray head did not report ${want.cpus} CPU / ${want.gpus} GPU within ${run.config.ray.startup_timeout_s}s`}.\nray status: ${last.slice(-600)}\nray.log: ${tail.slice(-800)}`,
   });
 }
@@ -160,6 +163,7 @@ async function checkUserCluster(run: ResolvedRun, env: EnvInfo): Promise<RayInfo
     if (!reached.ok)
       throw ApplicationFailure.create({
         type: 'RayFailure',
+        nonRetryable: true, // the recovery policy checks the user's cluster again, within its budget
         message: `ray.address=${address}: the Ray cluster does not answer \`ray status\`${process.env[USER_RAY_TOKEN_ENV] || process.env[RAY_HEAD.token_path_env] ? ' with the token from the worker\'s environment' : ' (no RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH in the worker\'s environment)'}.\n${reached.text.slice(-800)}`,
       });
     const anonymous = childEnv({ label: '', argv: [], cwd: '', env: { RAY_AUTH_MODE: 'disabled' }, passEnv: [] });

@@ -73,6 +73,7 @@ test('startRay: a head that exits before it is ready says so, with its exit code
   );
   assert.ok(err instanceof ApplicationFailure, String(err));
   assert.equal(err.type, 'RayFailure');
+  assert.equal(err.nonRetryable, true, 'the recovery policy restarts Ray within its budget; Temporal does not retry it first');
   assert.match(err.message, /^Ray head exited \(code 1\) before it was ready\./);
   assert.doesNotMatch(err.message, /did not report/);
   assert.match(err.message, /ray\.log: [\s\S]*ModuleNotFoundError: No module named 'ray'/);
