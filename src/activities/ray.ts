@@ -15,7 +15,7 @@ import { runCommand } from '../common/exec.js';
 import type { EnvInfo, RayInfo, ResolvedRun } from '../common/types.js';
 import { clusterClientEnv, headArgv, headEnv, RAY_HEAD, rayTokenPath, removeRayToken, USER_RAY_TOKEN_ENV, writeRayToken } from '../ray/head.js';
 import { rayInfoPath, stopRunRay } from '../ray/stop.js';
-import { childEnv, groupAlive, procCmdline, spawnToLog, tailFile } from '../process/proc.js';
+import { childEnv, groupAlive, procCmdline, spawnToLog, tailFile, type ProcessExit } from '../process/proc.js';
 import { backendCtx } from './support.js';
 import { cancellationSignal, confirmCancel, heartbeat, log } from '../common/activity-context.js';
 
@@ -58,7 +58,7 @@ async function rayStatus(rayBin: string, address: string, clientEnv: NodeJS.Proc
 const infoPath = (run: ResolvedRun) => rayInfoPath(run.paths.runDir);
 
 /** A head that ended before it was ready, said as such (null while it runs). */
-function exitedHow(exited: { code: number | null; signal: NodeJS.Signals | null } | null): string | null {
+function exitedHow(exited: ProcessExit | null): string | null {
   if (!exited) return null;
   return `Ray head exited (${exited.signal ? `signal ${exited.signal}` : `code ${exited.code}`}) before it was ready`;
 }
@@ -111,7 +111,7 @@ export async function startRay(input: { run: ResolvedRun; env: EnvInfo }): Promi
   // Atomically: status readers, cleanup and operators may read ray.json at any moment.
   await writeFile(`${infoPath(run)}.tmp`, JSON.stringify(info, null, 2));
   await rename(`${infoPath(run)}.tmp`, infoPath(run));
-  let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  let exited: ProcessExit | null = null;
   void child.exit.then((e) => (exited = e));
   const deadline = Date.now() + run.config.ray.startup_timeout_s * 1000;
   let last = '';

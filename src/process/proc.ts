@@ -125,11 +125,17 @@ export async function killGroup(pgid: number, graceMs = 10_000): Promise<void> {
   for (let i = 0; i < 50 && anyLeft(pgid); i++) await sleepMs(100);
 }
 
+/** How a spawned process ended; `error`: why it could not be started at all (then its `pid` is -1 and `code` 127). */
+export interface ProcessExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  error?: string;
+}
+
 export interface Spawned {
   /** Its process group (0 when it is not a local process, e.g. a Slurm job). */
   pid: number;
-  /** `error`: why it could not be started at all (then `pid` is -1 and `code` 127). */
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: string }>;
+  exit: Promise<ProcessExit>;
   /** How to stop it when it is not a local process group. */
   cancel?: () => Promise<void>;
 }
@@ -146,7 +152,7 @@ export function spawnToLog(spec: CommandSpec, logFile: string, extraEnv: Record<
     stdio: ['ignore', fd, fd],
   });
   closeSync(fd);
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: string }>((resolve) => {
+  const exit = new Promise<ProcessExit>((resolve) => {
     child.once('error', (err) => {
       try {
         const f = openSync(logFile, 'a');
