@@ -90,3 +90,13 @@ test('every verb that prints a result has --json', () => {
   const missing = COMMANDS.filter((c) => !long.has(c.name) && !c.options.json).map((c) => c.name);
   assert.deepEqual(missing, []);
 });
+
+test("the quickstart's start line gives the measured duration for the default config only", async () => {
+  const { startedLine } = await import('../../src/cli/commands/quickstart.js');
+  const cpu = startedLine('r1', 'configs/builtin-cpu.yaml', true, 12);
+  assert.match(cpu, /^Started run r1: .*baseline eval, warm start and its eval, 12 GRPO steps, final eval, summary \(the shipped config: 1¼ to 2½ hours on 2 CPU cores\)\.$/);
+  assert.equal(startedLine('r1', join(ROOT, 'configs', 'builtin-cpu.yaml'), true, 12), cpu, 'an absolute path to the default config is the default config');
+  const gpu = startedLine('r2', 'configs/builtin-gpu.yaml', true, 30);
+  assert.match(gpu, /30 GRPO steps, final eval, summary\.$/);
+  assert.doesNotMatch(gpu, /CPU cores/);
+});
