@@ -30,6 +30,17 @@ function bareVenv(): EnvInfo {
   return { envDir, python: join(envDir, 'bin', 'python'), fingerprint: 'test', rebuilt: false, nrlForceRebuildVenvs: false };
 }
 
+/** startRay's failure with how long it took to come (it must not start a head). */
+async function startRayFailure(run: ResolvedRun, env: EnvInfo): Promise<{ err: ApplicationFailure; ms: number }> {
+  const t0 = Date.now();
+  const err = await startRay({ run, env }).then(
+    () => assert.fail('a Ray head came up in a broken environment'),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof ApplicationFailure, String(err));
+  return { err, ms: Date.now() - t0 };
+}
+
 async function resolved(): Promise<ResolvedRun> {
   const runId = uniq('ray-broken');
   const run = await resolveRun({ configPath: join(ROOT, 'configs', 'builtin-cpu.yaml'), runId, workflowId: runId, set: ['ray.num_cpus=1', 'ray.startup_timeout_s=60'] });
@@ -40,18 +51,13 @@ async function resolved(): Promise<ResolvedRun> {
 test('startRay: an environment without a runnable `ray` fails the run at once, naming the environment and the fix', { timeout: 60_000 }, async () => {
   const env = bareVenv();
   const run = await resolved();
-  const t0 = Date.now();
-  const err = await startRay({ run, env }).then(
-    () => assert.fail('started a Ray head without a ray executable'),
-    (e: unknown) => e,
-  );
-  assert.ok(err instanceof ApplicationFailure, String(err));
+  const { err, ms } = await startRayFailure(run, env);
   assert.equal(err.type, 'BackendUnavailable');
   assert.equal(err.nonRetryable, true);
   assert.match(err.message, /could not start the Ray head: spawn \S+\/bin\/ray ENOENT/);
   assert.ok(err.message.includes(`The trainer environment ${env.envDir} has no runnable \`ray\``), err.message);
   assert.match(err.message, /environment\.force_rebuild=true/);
-  assert.ok(Date.now() - t0 < 10_000, 'no waiting for a head that never started');
+  assert.ok(ms < 10_000, 'no waiting for a head that never started');
   assert.equal(existsSync(rayTokenPath(run.paths.runDir)), false, 'the head token written for it is removed');
   assert.match(readFileSync(join(run.paths.logDir, 'ray.log'), 'utf8'), /failed to start \S+\/bin\/ray: spawn \S+ ENOENT/);
   // and the workflow's policy gives up instead of restarting Ray
@@ -66,16 +72,11 @@ test('startRay: a head that exits before it is ready says so, with its exit code
   writeFileSync(ray, `#!${env.python}\nimport sys\nfrom ray.scripts.scripts import main\nsys.exit(main())\n`);
   chmodSync(ray, 0o755);
   const run = await resolved();
-  const t0 = Date.now();
-  const err = await startRay({ run, env }).then(
-    () => assert.fail('a head without the ray package came up'),
-    (e: unknown) => e,
-  );
-  assert.ok(err instanceof ApplicationFailure, String(err));
+  const { err, ms } = await startRayFailure(run, env);
   assert.equal(err.type, 'RayFailure');
   assert.equal(err.nonRetryable, true, 'the recovery policy restarts Ray within its budget; Temporal does not retry it first');
   assert.match(err.message, /^Ray head exited \(code 1\) before it was ready\./);
   assert.doesNotMatch(err.message, /did not report/);
   assert.match(err.message, /ray\.log: [\s\S]*ModuleNotFoundError: No module named 'ray'/);
-  assert.ok(Date.now() - t0 < 45_000, `ended when the head exited, not at the 60 s startup timeout (${Date.now() - t0} ms)`);
+  assert.ok(ms < 45_000, `ended when the head exited, not at the 60 s startup timeout (${ms} ms)`);
 });
