@@ -63,6 +63,18 @@ function exitedHow(exited: ProcessExit | null): string | null {
   return `Ray head exited (${exited.signal ? `signal ${exited.signal}` : `code ${exited.code}`}) before it was ready`;
 }
 
+/** The GPUs CUDA shows the trainer environment on this machine, as the head's workers would see them (null: cannot tell). */
+async function visibleGpus(env: EnvInfo): Promise<number | null> {
+  const hb = setInterval(() => heartbeat({ stage: 'startRay', probing: 'GPUs' }), 1000);
+  try {
+    const r = await runCommand([env.python, '-c', 'import torch; print(torch.cuda.device_count())'], { timeoutMs: 180_000, env: childEnv({ label: '', argv: [], cwd: '', env: {}, passEnv: [] }) });
+    const n = Number(r.output.trim().split('\n').at(-1));
+    return r.code === 0 && Number.isInteger(n) ? n : null;
+  } finally {
+    clearInterval(hb);
+  }
+}
+
 /** Start the run's Ray head (or reuse it while it is up), or check the user's cluster; wait for the resources. */
 export async function startRay(input: { run: ResolvedRun; env: EnvInfo }): Promise<RayInfo> {
   const { run, env } = input;
@@ -78,6 +90,17 @@ export async function startRay(input: { run: ResolvedRun; env: EnvInfo }): Promi
       if (s.cpus >= want.cpus && s.gpus >= want.gpus) return prev; // idempotent: our head is still up
     }
     await stopRunRay(run.paths.runDir);
+  }
+  if (want.gpus > 0) {
+    // `ray start --num-gpus=N` advertises N GPUs whether or not they exist; the trainer would find out only after
+    // the evaluations and the warm start had run on the CPU, and no retry gives a machine GPUs.
+    const seen = await visibleGpus(env);
+    if (seen !== null && seen < want.gpus)
+      throw ApplicationFailure.create({
+        type: 'InvalidConfig',
+        nonRetryable: true,
+        message: `ray.num_gpus=${want.gpus}, but CUDA sees ${seen} GPU(s) on this machine (torch.cuda.device_count() in the trainer environment ${env.envDir}). Run on a machine with ${want.gpus} GPU(s), or --set ray.num_gpus=${seen}${seen === 0 ? ' (configs/builtin-cpu.yaml is sized for a CPU)' : ''}.`,
+      });
   }
   // Distinct: started together, every server binds before any closes (the binds are queued ahead of the
   // 'listening' callbacks that close them; 500 at once never repeated a port here). One at a time, ports repeat.

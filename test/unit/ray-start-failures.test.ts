@@ -2,7 +2,8 @@
  * startRay when the trainer environment cannot run Ray: seen on a GPU machine whose environment lacked
  * the `ray` executable, where the stage restarted "the Ray cluster" three times and then said the head
  * "did not report 8 CPU / 1 GPU within 120s". Real broken environments, no doubles: a venv without
- * `ray`, and a venv whose `ray` script cannot import the package.
+ * `ray`, and a venv whose `ray` script cannot import the package. And a machine with fewer GPUs than
+ * `ray.num_gpus`, which `ray start` would advertise anyway.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,10 +12,11 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { ApplicationFailure } from '@temporalio/common';
-import { ROOT, uniq } from '../helpers.js';
+import { ROOT, STATE, uniq } from '../helpers.js';
 import { resolveRun } from '../../src/activities/index.js';
 import { startRay } from '../../src/activities/ray.js';
 import { rayTokenPath } from '../../src/ray/head.js';
+import { rayInfoPath, stopRunRay } from '../../src/ray/stop.js';
 import { DEFAULT_RECOVERY, decide } from '../../src/failures/policy.js';
 import type { EnvInfo, ResolvedRun } from '../../src/common/types.js';
 
@@ -34,16 +36,19 @@ function bareVenv(): EnvInfo {
 async function startRayFailure(run: ResolvedRun, env: EnvInfo): Promise<{ err: ApplicationFailure; ms: number }> {
   const t0 = Date.now();
   const err = await startRay({ run, env }).then(
-    () => assert.fail('a Ray head came up in a broken environment'),
+    async () => {
+      await stopRunRay(run.paths.runDir);
+      assert.fail('a Ray head came up in a broken environment');
+    },
     (e: unknown) => e,
   );
   assert.ok(err instanceof ApplicationFailure, String(err));
   return { err, ms: Date.now() - t0 };
 }
 
-async function resolved(): Promise<ResolvedRun> {
+async function resolved(set: string[] = []): Promise<ResolvedRun> {
   const runId = uniq('ray-broken');
-  const run = await resolveRun({ configPath: join(ROOT, 'configs', 'builtin-cpu.yaml'), runId, workflowId: runId, set: ['ray.num_cpus=1', 'ray.startup_timeout_s=60'] });
+  const run = await resolveRun({ configPath: join(ROOT, 'configs', 'builtin-cpu.yaml'), runId, workflowId: runId, set: ['ray.num_cpus=1', 'ray.startup_timeout_s=60', ...set] });
   dirs.push(run.paths.runDir);
   return run;
 }
@@ -79,4 +84,21 @@ test('startRay: a head that exits before it is ready says so, with its exit code
   assert.doesNotMatch(err.message, /did not report/);
   assert.match(err.message, /ray\.log: [\s\S]*ModuleNotFoundError: No module named 'ray'/);
   assert.ok(ms < 45_000, `ended when the head exited, not at the 60 s startup timeout (${ms} ms)`);
+});
+
+test('startRay: more GPUs asked of Ray than CUDA sees here fails the run at once, before any head starts', { timeout: 120_000 }, async () => {
+  // The trainer environment npm test builds; one GPU more than this machine has (none on CI).
+  const env: EnvInfo = { envDir: join(STATE, 'envs', 'builtin'), python: join(STATE, 'envs', 'builtin', 'bin', 'python'), fingerprint: 'test', rebuilt: false, nrlForceRebuildVenvs: false };
+  const probe = spawnSync(env.python, ['-c', 'import torch; print(torch.cuda.device_count())'], { encoding: 'utf8' });
+  assert.equal(probe.status, 0, probe.stderr);
+  const seen = Number(probe.stdout.trim());
+  const run = await resolved([`ray.num_gpus=${seen + 1}`]);
+  const { err } = await startRayFailure(run, env);
+  assert.equal(err.type, 'InvalidConfig');
+  assert.equal(err.nonRetryable, true);
+  assert.match(err.message, new RegExp(`^ray\\.num_gpus=${seen + 1}, but CUDA sees ${seen} GPU\\(s\\) on this machine`));
+  assert.match(err.message, new RegExp(`--set ray\\.num_gpus=${seen}`));
+  assert.equal(existsSync(rayInfoPath(run.paths.runDir)), false, 'no Ray head was started');
+  const action = decide({ type: err.type!, stage: 'startRay', used: 0, settings: DEFAULT_RECOVERY, retryAfterSeconds: null, oom: null, modelCached: true, random: 0.5 });
+  assert.equal(action.kind, 'fail', JSON.stringify(action));
 });
