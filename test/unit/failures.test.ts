@@ -31,6 +31,7 @@ const SAMPLES: Record<string, { e: FailureEvidence; type: string }> = {
   },
   'ray-gcs-raylet-lost': { e: ev({ logTail: 'RuntimeError: Failed to connect to GCS within 60 seconds. GCS may have been killed.' }), type: 'RayFailure' },
   'storage-full-or-too-large': { e: ev({ logTail: "OSError: [Errno 27] File too large: 'tmp_step_6/policy/weights/model.safetensors'" }), type: 'StorageError' },
+  'torch-save-short-write': { e: ev({ logTail: 'FAILED (Unknown): RuntimeError: [enforce fail at inline_container.cc:672] . unexpected pos 12588352 vs 12588240' }), type: 'StorageError' },
   'hydra-overrides-error': {
     e: ev({ logTail: "Traceback (most recent call last):\nnemo_rl.utils.config.OverridesError: Failed to parse Hydra overrides: Could not override 'grpo.stop_after_step'.\nTo append to your config use +grpo.stop_after_step=6" }),
     type: 'InvalidConfig',

@@ -71,6 +71,27 @@ except Exception as exc:
     assert "File too large" in read_failure(tmp_path)["message"]
 
 
+def test_torch_save_over_file_size_limit_is_storage_error(tmp_path):
+    # torch.save's writer says only "unexpected pos A vs B" when a write falls short (no errno in the
+    # text; seen when this machine's disk filled up): a real short write under a file-size limit.
+    script = f"""
+import resource, sys
+import torch
+sys.path.insert(0, {str(TRAINER_ROOT)!r})
+from grpo_trainer.failures import write_failure
+_, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, hard))
+try:
+    torch.save({{"weights": torch.zeros(1 << 20)}}, {str(tmp_path / "optimizer.pt")!r})
+except Exception as exc:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+    print(write_failure({str(tmp_path)!r}, exc)['type'])
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "StorageError", out.stdout + out.stderr
+    assert "inline_container" in read_failure(tmp_path)["message"]
+
+
 def test_rate_limit_report_carries_retry_after(tmp_path):
     report = write_failure(tmp_path, RateLimitedError("429 Too Many Requests", 12.0))
     assert report["type"] == "RateLimited"
@@ -113,6 +134,9 @@ KNOWN_TEXTS = [
     ("RuntimeError: Failed to connect to GCS within 60 seconds", "RayFailure"),
     ("the raylet on node abc has died", "RayFailure"),
     ("OSError: [Errno 28] No space left on device", "StorageError"),
+    ("RuntimeError: [enforce fail at inline_container.cc:672] . unexpected pos 12588352 vs 12588240", "StorageError"),
+    ("RuntimeError: [enforce fail at inline_container.cc:857] . PytorchStreamWriter failed writing file data/37: "
+     "file write failed", "StorageError"),
     ("nemo_rl.utils.config.OverridesError: Failed to parse Hydra overrides: Could not override 'grpo.x'.",
      "InvalidConfig"),
     ("omegaconf.errors.MissingMandatoryValue: Missing mandatory value: policy.generation.vllm_cfg.tool_parser_plugin",
