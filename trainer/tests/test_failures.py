@@ -50,45 +50,39 @@ except Exception as exc:
     assert "allocate" in report["message"]
 
 
-def test_write_error_under_file_size_limit_is_storage_error(tmp_path):
-    # A real EFBIG: the process caps the size of files it may write, then saves
-    # a "checkpoint" larger than that (Python ignores SIGXFSZ, so write() fails).
+def _failure_type_of_write_over_size_limit(tmp_path, write: str, imports: str = "") -> str:
+    """Run `write` (Python source) in a child whose files may not exceed 1 MiB, and return the type
+    write_failure gives its exception (Python ignores SIGXFSZ, so the write itself fails)."""
     script = f"""
 import resource, sys
+{imports}
 sys.path.insert(0, {str(TRAINER_ROOT)!r})
 from grpo_trainer.failures import write_failure
 _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
 resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, hard))
 try:
-    with open({str(tmp_path / "model.safetensors")!r}, "wb") as fh:
-        fh.write(b"0" * (4 << 20))
+    {write}
 except Exception as exc:
     resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
     print(write_failure({str(tmp_path)!r}, exc)['type'])
 """
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    assert out.stdout.strip() == "StorageError", out.stderr
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip(), out.stderr
+    return out.stdout.strip()
+
+
+def test_write_error_under_file_size_limit_is_storage_error(tmp_path):
+    # A real EFBIG: a "checkpoint" larger than the process may write.
+    write = f'open({str(tmp_path / "model.safetensors")!r}, "wb").write(b"0" * (4 << 20))'
+    assert _failure_type_of_write_over_size_limit(tmp_path, write) == "StorageError"
     assert "File too large" in read_failure(tmp_path)["message"]
 
 
 def test_torch_save_over_file_size_limit_is_storage_error(tmp_path):
     # torch.save's writer says only "unexpected pos A vs B" when a write falls short (no errno in the
     # text; seen when this machine's disk filled up): a real short write under a file-size limit.
-    script = f"""
-import resource, sys
-import torch
-sys.path.insert(0, {str(TRAINER_ROOT)!r})
-from grpo_trainer.failures import write_failure
-_, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, hard))
-try:
-    torch.save({{"weights": torch.zeros(1 << 20)}}, {str(tmp_path / "optimizer.pt")!r})
-except Exception as exc:
-    resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
-    print(write_failure({str(tmp_path)!r}, exc)['type'])
-"""
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert out.stdout.strip() == "StorageError", out.stdout + out.stderr
+    write = f'torch.save({{"weights": torch.zeros(1 << 20)}}, {str(tmp_path / "optimizer.pt")!r})'
+    assert _failure_type_of_write_over_size_limit(tmp_path, write, imports="import torch") == "StorageError"
     assert "inline_container" in read_failure(tmp_path)["message"]
 
 
